@@ -1,0 +1,15 @@
+//! queue-playground: RabbitMQ's semantics as a deterministic engine.
+//!
+//! - [`scenario`]: the public scenario format v1 (what users write), parsed and validated.
+//! - [`trace`]: the public trace format v1 (what the broker answers).
+//! - [`engine`]: the sans-IO broker state machine, its storage boundary and the scenario runner.
+
+pub mod engine;
+pub mod scenario;
+pub mod trace;
+
+/// Parses scenario text, runs it with an in-memory store and returns the trace as JSON.
+pub fn run_text(text: &str) -> Result<String, scenario::ScenarioError> {
+    let scenario = scenario::parse(text, &scenario::Limits::default())?;
+    Ok(trace::to_json(&engine::run(&scenario)))
+}
