@@ -2,11 +2,17 @@
 //!
 //! - [`scenario`]: the public scenario format v1 (what users write), parsed and validated.
 //! - [`trace`]: the public trace format v1 (what the broker answers).
+//! - [`compare`]: whether two traces are the same behaviour (channel by channel).
 //! - [`engine`]: the sans-IO broker state machine, its storage boundary and the scenario runner.
 
+pub mod compare;
 pub mod engine;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod rabbitmq;
 pub mod scenario;
 pub mod trace;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 /// Parses scenario text, runs it with an in-memory store and returns the trace as JSON.
 pub fn run_text(text: &str) -> Result<String, scenario::ScenarioError> {

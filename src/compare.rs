@@ -1,0 +1,1 @@
+//! Trace comparison (under construction).

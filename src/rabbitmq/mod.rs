@@ -1,0 +1,1 @@
+//! Running scenarios on a real RabbitMQ (under construction).
