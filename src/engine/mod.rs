@@ -2,14 +2,22 @@
 //!
 //! Commands (scenario steps) go in with the virtual time; trace events and storage commits come
 //! out. Nothing here touches a clock, a socket, a browser API or a random source of its own.
+//!
+//! - [`broker`]: the state machine and every AMQP method.
+//! - [`exchange`], [`queue`], [`channel`], [`tx`], [`dead_letter`]: the parts it is made of.
+//! - [`store`]: the durable image and the storage boundary.
+//! - [`run`]: drives a whole scenario through a broker and a store.
 
+pub mod broker;
+pub mod channel;
+pub mod dead_letter;
+pub mod error;
+pub mod exchange;
+pub mod message;
+pub mod queue;
+pub mod run;
 pub mod store;
+pub mod tx;
 
-use crate::scenario::Scenario;
-use crate::trace::TraceEvent;
-
-/// Runs a whole scenario against a fresh broker with an in-memory store.
-pub fn run(scenario: &Scenario) -> Vec<TraceEvent> {
-    let _ = scenario;
-    Vec::new() // engine under construction
-}
+pub use broker::{Broker, Config};
+pub use run::{run, run_with_store, RunError};

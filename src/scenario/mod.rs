@@ -39,7 +39,8 @@ pub struct Step {
     pub op: Op,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExchangeType {
     Direct,
     Fanout,
@@ -60,7 +61,10 @@ impl ExchangeType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Overflow {
     #[default]
     DropHead,
@@ -81,7 +85,7 @@ impl Overflow {
 /// `queue.declare` arguments. Values are kept as given (signed) because RabbitMQ, not the
 /// parser, judges their range: a negative TTL is a `406` from the broker, which the scenario
 /// must be able to show.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize)]
 pub struct QueueArgs {
     pub message_ttl: Option<i64>,
     pub expires: Option<i64>,

@@ -1,0 +1,164 @@
+//! Channels and connections: delivery tags, unacked messages, consumers, prefetch, and the
+//! channel's mode (plain, transactional or confirming).
+
+use std::collections::VecDeque;
+
+use indexmap::IndexMap;
+
+use super::message::Entry;
+use super::tx::TxBuffer;
+use crate::scenario::Name;
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: Name,
+    pub open: bool,
+}
+
+/// A consumer as its channel knows it.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub queue: Name,
+    pub queue_id: u64,
+    pub no_ack: bool,
+    /// Per-consumer prefetch (`basic.qos` with `global: false` before `basic.consume`); 0 is
+    /// unlimited.
+    pub prefetch: u16,
+    pub unacked: u32,
+}
+
+/// A delivered message waiting for its ack.
+#[derive(Debug, Clone)]
+pub struct Unacked {
+    pub tag: u64,
+    pub queue: Name,
+    pub queue_id: u64,
+    pub entry: Entry,
+    /// `None` for `basic.get`: such deliveries count against no prefetch.
+    pub consumer: Option<Name>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Plain,
+    Tx(TxBuffer),
+    Confirm {
+        /// The tag the next publish will be confirmed with.
+        next_publish_tag: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub name: Name,
+    pub connection: Name,
+    pub open: bool,
+    pub next_delivery_tag: u64,
+    /// Sorted by tag: tags only grow, and requeued messages leave the channel.
+    pub unacked: VecDeque<Unacked>,
+    pub consumers: IndexMap<Name, Consumer>,
+    /// `basic.qos` with `global: false`: the limit given to consumers created from now on.
+    pub consumer_prefetch: u16,
+    /// `basic.qos` with `global: true`: one limit shared by the channel's consumers.
+    pub channel_prefetch: u16,
+    /// Unacked deliveries to consumers that require acks (what the shared limit counts).
+    pub consumer_unacked: u32,
+    pub mode: Mode,
+}
+
+impl Channel {
+    pub fn new(name: Name, connection: Name) -> Self {
+        Channel {
+            name,
+            connection,
+            open: true,
+            next_delivery_tag: 1,
+            unacked: VecDeque::new(),
+            consumers: IndexMap::new(),
+            consumer_prefetch: 0,
+            channel_prefetch: 0,
+            consumer_unacked: 0,
+            mode: Mode::Plain,
+        }
+    }
+
+    /// Whether the consumer may be sent one more message now.
+    pub fn can_deliver_to(&self, tag: &str) -> bool {
+        let Some(c) = self.consumers.get(tag) else {
+            return false;
+        };
+        if c.no_ack {
+            return true;
+        }
+        let own = c.prefetch == 0 || c.unacked < u32::from(c.prefetch);
+        let shared =
+            self.channel_prefetch == 0 || self.consumer_unacked < u32::from(self.channel_prefetch);
+        own && shared
+    }
+
+    pub fn take_delivery_tag(&mut self) -> u64 {
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        tag
+    }
+
+    /// Records a delivery that needs an ack.
+    pub fn track(&mut self, unacked: Unacked) {
+        if let Some(tag) = &unacked.consumer {
+            if let Some(c) = self.consumers.get_mut(tag) {
+                c.unacked += 1;
+            }
+            self.consumer_unacked += 1;
+        }
+        self.unacked.push_back(unacked);
+    }
+
+    /// Takes the deliveries an ack, nack or reject names: one tag, or with `multiple` every tag
+    /// up to it, or with `multiple` and tag 0 all of them. `None` when the named tag is not
+    /// outstanding (RabbitMQ's "unknown delivery tag"), even with `multiple`.
+    pub fn take_acked(&mut self, tag: u64, multiple: bool) -> Option<Vec<Unacked>> {
+        if multiple && tag == 0 {
+            return Some(self.take_all_unacked());
+        }
+        let at = self.unacked.binary_search_by_key(&tag, |u| u.tag).ok()?;
+        let taken: Vec<Unacked> = if multiple {
+            self.unacked.drain(..=at).collect()
+        } else {
+            self.unacked.remove(at).into_iter().collect()
+        };
+        Some(self.untrack(taken))
+    }
+
+    /// Takes every outstanding delivery (channel close, `basic.recover`).
+    pub fn take_all_unacked(&mut self) -> Vec<Unacked> {
+        let taken: Vec<Unacked> = self.unacked.drain(..).collect();
+        self.untrack(taken)
+    }
+
+    fn untrack(&mut self, taken: Vec<Unacked>) -> Vec<Unacked> {
+        for u in &taken {
+            if let Some(tag) = &u.consumer {
+                if let Some(c) = self.consumers.get_mut(tag) {
+                    c.unacked -= 1;
+                }
+                self.consumer_unacked -= 1;
+            }
+        }
+        taken
+    }
+
+    /// Puts deliveries back as outstanding (`tx.rollback` of acks): the consumer may ack again.
+    pub fn restore_unacked(&mut self, mut restored: Vec<Unacked>) {
+        for u in &restored {
+            if let Some(tag) = &u.consumer {
+                if let Some(c) = self.consumers.get_mut(tag) {
+                    c.unacked += 1;
+                }
+                self.consumer_unacked += 1;
+            }
+        }
+        restored.extend(self.unacked.drain(..));
+        restored.sort_by_key(|u| u.tag);
+        self.unacked = restored.into();
+    }
+}

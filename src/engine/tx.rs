@@ -1,0 +1,36 @@
+//! What a transactional channel holds back until `tx.commit`.
+//!
+//! Publishes are routed when they are made (as RabbitMQ does) but reach their queues only on
+//! commit. Acks, nacks and rejects take their deliveries off the channel at once, so that the
+//! same tag cannot be acked twice, and give them back on rollback.
+
+use std::sync::Arc;
+
+use super::channel::Unacked;
+use super::message::Message;
+use crate::scenario::Name;
+
+#[derive(Debug, Clone)]
+pub struct PendingPublish {
+    pub message: Arc<Message>,
+    pub queues: Vec<Name>,
+    pub mandatory: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Settle {
+    Ack,
+    Reject { requeue: bool },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TxBuffer {
+    pub publishes: Vec<PendingPublish>,
+    pub settles: Vec<(Settle, Vec<Unacked>)>,
+}
+
+impl TxBuffer {
+    pub fn is_empty(&self) -> bool {
+        self.publishes.is_empty() && self.settles.is_empty()
+    }
+}
