@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 
 use super::channel::{Channel, Connection, Consumer, Mode, Unacked};
 use super::dead_letter::{self, DeadLetter, Reason};
+use super::effect::{Effect, Removal};
 use super::error::AmqpError;
 use super::exchange::{self, Binding, Exchange, PREDECLARED};
 use super::message::{Entry, Message};
@@ -34,6 +35,7 @@ pub struct Config {
 struct Outbox {
     step: usize,
     events: Vec<TraceEvent>,
+    effects: Vec<Effect>,
     writes: Vec<Write>,
     dead: VecDeque<DeadLetter>,
 }
@@ -44,6 +46,10 @@ impl Outbox {
             step: self.step,
             event,
         });
+    }
+
+    fn note(&mut self, effect: Effect) {
+        self.effects.push(effect);
     }
 }
 
@@ -198,6 +204,11 @@ impl Broker {
         std::mem::take(&mut self.out.events)
     }
 
+    /// Effects (what happened inside the broker) since the last call, in order.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.out.effects)
+    }
+
     /// A clean restart: every connection is gone, and the broker is rebuilt from what the
     /// store kept. Unacked persistent messages come back ready and redelivered.
     pub fn restart(&mut self, image: &DurableImage, step_index: usize, now: u64) {
@@ -241,6 +252,10 @@ impl Broker {
             }
             self.queues.insert(def.name.clone(), queue);
         }
+        self.out.note(Effect::Restarted {
+            queues: image.queues.len(),
+            messages: image.message_count(),
+        });
         for b in &image.bindings {
             if let Some(x) = self.exchanges.get_mut(&b.source) {
                 x.bindings.push(Binding {
@@ -535,7 +550,7 @@ impl Broker {
                 }
                 let (stored, count) = (is_stored(q), purged.len() as u32);
                 for entry in purged {
-                    forget(stored, queue, &entry, &mut self.out);
+                    forget(stored, queue, &entry, Removal::Purged, false, &mut self.out);
                 }
                 self.out.emit(Event::PurgeOk {
                     queue: queue.clone(),
@@ -654,6 +669,11 @@ impl Broker {
             Op::TxCommit => {
                 let tx = self.take_tx(ch)?;
                 self.channel_mut(ch).mode = Mode::Tx(TxBuffer::default());
+                self.out.note(Effect::TxCommitted {
+                    channel: ch.clone(),
+                    publishes: tx.publishes.len(),
+                    settles: tx.settles.len(),
+                });
                 for p in tx.publishes {
                     self.deliver_publish(Publish {
                         channel: ch,
@@ -670,6 +690,11 @@ impl Broker {
             }
             Op::TxRollback => {
                 let tx = self.take_tx(ch)?;
+                self.out.note(Effect::TxRolledBack {
+                    channel: ch.clone(),
+                    publishes: tx.publishes.len(),
+                    settles: tx.settles.len(),
+                });
                 let channel = self.channel_mut(ch);
                 channel.mode = Mode::Tx(TxBuffer::default());
                 channel.restore_unacked(tx.settles.into_iter().flat_map(|(_, u)| u).collect());
@@ -1020,6 +1045,17 @@ impl Broker {
         if is_stored(&q) {
             self.out.writes.push(Write::DeleteQueue(name.clone()));
         }
+        for entry in &q.ready {
+            // The DeleteQueue write drops stored messages with the queue.
+            forget(
+                false,
+                name,
+                entry,
+                Removal::QueueDeleted,
+                false,
+                &mut self.out,
+            );
+        }
         self.remove_bindings_to(name, DestinationKind::Queue);
     }
 
@@ -1150,6 +1186,11 @@ impl Broker {
             published_at: self.now,
         });
         let queues = self.route(exchange, routing_key, properties.headers.as_ref());
+        self.out.note(Effect::Routed {
+            channel: ch.clone(),
+            queues: queues.clone(),
+            held: matches!(self.channel(ch).mode, Mode::Tx(_)),
+        });
         let channel = self.channel_mut(ch);
         let confirm = match &mut channel.mode {
             Mode::Tx(tx) => {
@@ -1254,6 +1295,9 @@ impl Broker {
                     });
                 }
             }
+            self.out.note(Effect::Refused {
+                queue: queue.clone(),
+            });
             return Enqueued::Refused;
         }
         let message_ttl = message
@@ -1269,6 +1313,10 @@ impl Broker {
             expires_at: q.expiry(now, message_ttl),
         };
         let stored = is_stored(q) && message.persistent();
+        self.out.note(Effect::Enqueued {
+            queue: queue.clone(),
+            seq,
+        });
         if stored {
             self.out.writes.push(Write::PutMessage {
                 queue: queue.clone(),
@@ -1326,31 +1374,64 @@ impl Broker {
         match settle {
             Settle::Ack => {
                 for u in taken {
-                    if let Some(q) = self.queues.get(&u.queue).filter(|q| q.id == u.queue_id) {
-                        forget(is_stored(q), &u.queue, &u.entry, &mut self.out);
-                    }
+                    let stored = self.live_queue(&u).is_some_and(is_stored);
+                    forget(
+                        stored,
+                        &u.queue,
+                        &u.entry,
+                        Removal::Acked,
+                        false,
+                        &mut self.out,
+                    );
                 }
             }
             Settle::Reject { requeue: true } => self.requeue(taken),
             Settle::Reject { requeue: false } => {
                 for u in taken {
-                    if let Some(q) = self.queues.get(&u.queue).filter(|q| q.id == u.queue_id) {
-                        dead_letter_from(q, u.entry, Reason::Rejected, &mut self.out);
+                    match self.queues.get(&u.queue).filter(|q| q.id == u.queue_id) {
+                        Some(q) => dead_letter_from(q, u.entry, Reason::Rejected, &mut self.out),
+                        None => forget(
+                            false,
+                            &u.queue,
+                            &u.entry,
+                            Removal::Rejected,
+                            false,
+                            &mut self.out,
+                        ),
                     }
                 }
             }
         }
     }
 
+    /// The queue an unacked message came from, unless it was deleted since.
+    fn live_queue(&self, u: &Unacked) -> Option<&Queue> {
+        self.queues.get(&u.queue).filter(|q| q.id == u.queue_id)
+    }
+
     /// Puts deliveries back in their queues at their original positions, marked redelivered.
     /// A message whose queue is gone is gone with it.
     fn requeue(&mut self, unacked: Vec<Unacked>) {
         for u in unacked {
-            if let Some(q) = self.queues.get_mut(&u.queue).filter(|q| q.id == u.queue_id) {
-                q.insert(Entry {
-                    redelivered: true,
-                    ..u.entry
-                });
+            match self.queues.get_mut(&u.queue).filter(|q| q.id == u.queue_id) {
+                Some(q) => {
+                    self.out.note(Effect::Requeued {
+                        queue: u.queue.clone(),
+                        seq: u.entry.seq,
+                    });
+                    q.insert(Entry {
+                        redelivered: true,
+                        ..u.entry
+                    });
+                }
+                None => forget(
+                    false,
+                    &u.queue,
+                    &u.entry,
+                    Removal::QueueDeleted,
+                    false,
+                    &mut self.out,
+                ),
             }
         }
         let now = self.now;
@@ -1417,19 +1498,33 @@ fn is_stored(q: &Queue) -> bool {
     q.durable && q.owner.is_none()
 }
 
-/// A message leaves its queue for good (acked, purged, dropped).
-fn forget(stored: bool, queue: &Name, entry: &Entry, out: &mut Outbox) {
+/// A message leaves its queue for good; its stored copy goes too.
+fn forget(
+    stored: bool,
+    queue: &Name,
+    entry: &Entry,
+    reason: Removal,
+    dead_lettered: bool,
+    out: &mut Outbox,
+) {
     if stored && entry.message.persistent() {
         out.writes.push(Write::DeleteMessage {
             queue: queue.clone(),
             seq: entry.seq,
         });
     }
+    out.note(Effect::Removed {
+        queue: queue.clone(),
+        seq: entry.seq,
+        reason,
+        dead_lettered,
+    });
 }
 
 /// A message leaves its queue to be dead-lettered (or dropped, without a dead-letter exchange).
 fn dead_letter_from(q: &Queue, entry: Entry, reason: Reason, out: &mut Outbox) {
-    forget(is_stored(q), &q.name, &entry, out);
+    let dlx = q.args.dead_letter_exchange.is_some();
+    forget(is_stored(q), &q.name, &entry, reason.into(), dlx, out);
     if let Some(exchange) = &q.args.dead_letter_exchange {
         out.dead.push_back(DeadLetter {
             queue: q.name.clone(),
@@ -1515,8 +1610,14 @@ fn record_delivery(
     out: &mut Outbox,
 ) {
     let stored = is_stored(q) && entry.message.persistent();
+    out.note(Effect::Delivered {
+        queue: q.name.clone(),
+        seq: entry.seq,
+        channel: channel.name.clone(),
+        delivery_tag,
+    });
     if no_ack {
-        forget(stored, &q.name, &entry, out);
+        forget(stored, &q.name, &entry, Removal::Acked, false, out);
         return;
     }
     if stored && !entry.redelivered {

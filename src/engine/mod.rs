@@ -5,17 +5,21 @@
 //!
 //! - [`broker`]: the state machine and every AMQP method.
 //! - [`exchange`], [`queue`], [`channel`], [`tx`], [`dead_letter`]: the parts it is made of.
+//! - [`effect`]: what happens inside the broker, for the UI and for conservation checks.
+//! - [`state`]: a serializable view of the whole broker.
 //! - [`store`]: the durable image and the storage boundary.
 //! - [`run`]: drives a whole scenario through a broker and a store.
 
 pub mod broker;
 pub mod channel;
 pub mod dead_letter;
+pub mod effect;
 pub mod error;
 pub mod exchange;
 pub mod message;
 pub mod queue;
 pub mod run;
+pub mod state;
 pub mod store;
 pub mod tx;
 
