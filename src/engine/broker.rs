@@ -847,6 +847,10 @@ impl Broker {
         {
             return Err(AmqpError::default_exchange());
         }
+        if !add && !self.binding_ends_exist(&def) {
+            // RabbitMQ answers unbind-ok even when the exchange or queue does not exist.
+            return Ok(());
+        }
         let Some(source) = self.exchanges.get(&def.source) else {
             return Err(AmqpError::no_exchange(&def.source));
         };
@@ -895,6 +899,14 @@ impl Broker {
             _ => {}
         }
         Ok(())
+    }
+
+    fn binding_ends_exist(&self, def: &BindingDef) -> bool {
+        self.exchanges.contains_key(&def.source)
+            && match def.destination_kind {
+                DestinationKind::Exchange => self.exchanges.contains_key(&def.destination),
+                DestinationKind::Queue => self.queues.contains_key(&def.destination),
+            }
     }
 
     /// The queues a message published to `exchange` reaches: through exchange-to-exchange
@@ -1658,7 +1670,7 @@ fn parse_expiration(expiration: &str) -> Result<u64, AmqpError> {
             "invalid expiration '{expiration}': {{value_negative,{ms}}}"
         ))),
         Err(_) => Err(AmqpError::precondition_failed(format_args!(
-            "invalid expiration '{expiration}': {{invalid_expiration}}"
+            "invalid expiration '{expiration}': no_integer"
         ))),
     }
 }

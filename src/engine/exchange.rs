@@ -130,27 +130,46 @@ fn words(s: &str) -> Vec<&str> {
     }
 }
 
+/// How a headers binding matches (`x-match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XMatch {
+    /// `all`: every binding header must match; `any`: one is enough.
+    pub all: bool,
+    /// The `-with-x` variants also match headers starting with `x-`.
+    pub with_x: bool,
+}
+
 /// `x-match` of a headers binding, or the reason it is invalid.
-pub fn x_match(arguments: &Table) -> Result<bool, String> {
+pub fn x_match(arguments: &Table) -> Result<XMatch, String> {
+    let mode = |all, with_x| Ok(XMatch { all, with_x });
     match arguments.get("x-match") {
-        None => Ok(true),
-        Some(Value::String(s)) if s == "all" => Ok(true),
-        Some(Value::String(s)) if s == "any" => Ok(false),
-        Some(Value::String(s)) => Err(format!(
-            "Invalid x-match field value <<\"{s}\">>; expected all or any"
-        )),
+        None => mode(true, false),
+        Some(Value::String(s)) => match s.as_str() {
+            "all" => mode(true, false),
+            "any" => mode(false, false),
+            "all-with-x" => mode(true, true),
+            "any-with-x" => mode(false, true),
+            _ => Err(format!(
+                "Invalid x-match field value <<\"{s}\">>; expected all, any, all-with-x, or any-with-x"
+            )),
+        },
         Some(other) => Err(format!(
             "Invalid x-match field type (value {other}); expected longstr"
         )),
     }
 }
 
-/// Headers matching as RabbitMQ does it: binding keys starting with `x-` are not matched; a
-/// null binding value asks only for the header's presence; `all` needs every key to match,
-/// `any` at least one.
+/// Headers matching as RabbitMQ does it: binding keys starting with `x-` are not matched
+/// (unless `-with-x`); a null binding value asks only for the header's presence; `all` needs
+/// every key to match, `any` at least one.
 pub fn headers_match(arguments: &Table, headers: Option<&Table>) -> bool {
-    let all = x_match(arguments).unwrap_or(true);
-    let mut pattern = arguments.iter().filter(|(k, _)| !k.starts_with("x-"));
+    let XMatch { all, with_x } = x_match(arguments).unwrap_or(XMatch {
+        all: true,
+        with_x: false,
+    });
+    let mut pattern = arguments
+        .iter()
+        .filter(|(k, _)| *k != "x-match" && (with_x || !k.starts_with("x-")));
     let matches = |(key, want): (&String, &Value)| {
         headers
             .and_then(|h| h.get(key))
@@ -220,5 +239,10 @@ mod tests {
         assert!(!headers_match(&only_x, Some(&h)));
         assert!(headers_match(&Table::new(), None));
         assert!(x_match(&args(serde_json::json!({"x-match": "some"}))).is_err());
+        let with_x = args(serde_json::json!({"x-match": "any-with-x", "x-kind": "a"}));
+        let xh = args(serde_json::json!({"x-kind": "a"}));
+        assert!(headers_match(&with_x, Some(&xh)));
+        let without_x = args(serde_json::json!({"x-match": "any", "x-kind": "a"}));
+        assert!(!headers_match(&without_x, Some(&xh)));
     }
 }
