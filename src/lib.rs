@@ -1,6 +1,7 @@
 //! queue-playground: RabbitMQ's semantics as a deterministic engine.
 //!
 //! - [`scenario`]: the public scenario format v1 (what users write), parsed and validated.
+//! - [`timeline`]: a played scenario to step through, forward and back.
 //! - [`trace`]: the public trace format v1 (what the broker answers).
 //! - [`compare`]: whether two traces are the same behaviour (channel by channel).
 //! - [`engine`]: the sans-IO broker state machine, its storage boundary and the scenario runner.
@@ -10,6 +11,7 @@ pub mod engine;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod rabbitmq;
 pub mod scenario;
+pub mod timeline;
 pub mod trace;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

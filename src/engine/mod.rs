@@ -24,4 +24,4 @@ pub mod store;
 pub mod tx;
 
 pub use broker::{Broker, Config};
-pub use run::{run, run_with_store, RunError};
+pub use run::{run, run_with_store, Driver, RunError, StepRecord};

@@ -6,24 +6,100 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use super::broker::{Broker, Config};
+use super::effect::Effect;
 use super::store::{CommitError, LoadError, MemoryStore, Store};
-use crate::scenario::{Op, Scenario};
+use crate::scenario::{Op, Scenario, Step};
 use crate::trace::TraceEvent;
 
-/// Why a scenario could not be run to the end: the store failed.
+/// Why a step could not be completed: the store failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunError {
     Load { step: usize, error: LoadError },
     Commit { step: usize, error: CommitError },
 }
 
+/// What one step did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepRecord {
+    pub events: Vec<TraceEvent>,
+    pub effects: Vec<Effect>,
+}
+
+/// A broker with its store and virtual clock: the one place where steps meet storage.
+#[derive(Debug, Clone)]
+pub struct Driver<S> {
+    pub broker: Broker,
+    pub store: S,
+    now: u64,
+}
+
+impl<S: Store> Driver<S> {
+    pub fn new(config: Config, store: S) -> Self {
+        Driver {
+            broker: Broker::new(config),
+            store,
+            now: 0,
+        }
+    }
+
+    /// Virtual time, in milliseconds.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Applies step `index`, commits what it wrote, and returns what it did. Publisher
+    /// confirms held for a commit are released once the store has it.
+    pub async fn step(&mut self, index: usize, step: &Step) -> Result<StepRecord, RunError> {
+        match step.op {
+            Op::ClockAdvance { ms } => self.now = self.now.saturating_add(ms),
+            Op::BrokerRestart => {
+                let image = self
+                    .store
+                    .load()
+                    .await
+                    .map_err(|error| RunError::Load { step: index, error })?;
+                self.broker.restart(&image, index, self.now);
+            }
+            _ => {}
+        }
+        if step.op != Op::BrokerRestart {
+            self.broker.handle(index, self.now, step);
+        }
+        while let Some(commit) = self.broker.poll_commit() {
+            self.store
+                .commit(&commit)
+                .await
+                .map_err(|error| RunError::Commit { step: index, error })?;
+            self.broker.committed(commit.id);
+        }
+        Ok(StepRecord {
+            events: self.broker.take_events(),
+            effects: self.broker.take_effects(),
+        })
+    }
+}
+
+impl Driver<MemoryStore> {
+    /// [`Driver::step`] with the in-memory store, which neither fails nor waits.
+    pub fn step_now(&mut self, index: usize, step: &Step) -> StepRecord {
+        match complete_now(self.step(index, step)) {
+            Some(Ok(record)) => record,
+            _ => unreachable!("the in-memory store neither fails nor waits"),
+        }
+    }
+}
+
 /// Runs a whole scenario against a fresh broker and an in-memory store.
 pub fn run(scenario: &Scenario) -> Vec<TraceEvent> {
-    let mut store = MemoryStore::default();
-    match complete_now(run_with_store(scenario, &mut store)) {
-        Some(Ok(events)) => events,
-        _ => unreachable!("the in-memory store neither fails nor waits"),
-    }
+    let mut driver = Driver::new(
+        Config {
+            seed: scenario.seed,
+        },
+        MemoryStore::default(),
+    );
+    (0..scenario.steps.len())
+        .flat_map(|i| driver.step_now(i, &scenario.steps[i]).events)
+        .collect()
 }
 
 /// Runs a whole scenario with the given store, which should start empty.
@@ -31,34 +107,15 @@ pub async fn run_with_store<S: Store>(
     scenario: &Scenario,
     store: &mut S,
 ) -> Result<Vec<TraceEvent>, RunError> {
-    let mut broker = Broker::new(Config {
-        seed: scenario.seed,
-    });
+    let mut driver = Driver::new(
+        Config {
+            seed: scenario.seed,
+        },
+        store,
+    );
     let mut events = Vec::new();
-    let mut now = 0u64;
     for (index, step) in scenario.steps.iter().enumerate() {
-        match step.op {
-            Op::ClockAdvance { ms } => now = now.saturating_add(ms),
-            Op::BrokerRestart => {
-                let image = store
-                    .load()
-                    .await
-                    .map_err(|error| RunError::Load { step: index, error })?;
-                broker.restart(&image, index, now);
-            }
-            _ => {}
-        }
-        if step.op != Op::BrokerRestart {
-            broker.handle(index, now, step);
-        }
-        while let Some(commit) = broker.poll_commit() {
-            store
-                .commit(&commit)
-                .await
-                .map_err(|error| RunError::Commit { step: index, error })?;
-            broker.committed(commit.id);
-        }
-        events.append(&mut broker.take_events());
+        events.append(&mut driver.step(index, step).await?.events);
     }
     Ok(events)
 }

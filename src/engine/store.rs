@@ -194,6 +194,17 @@ pub trait Store {
     fn commit(&mut self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>>;
 }
 
+/// A store lent to a driver for a while (as `run_with_store` borrows it).
+impl<S: Store> Store for &mut S {
+    fn load(&mut self) -> impl Future<Output = Result<DurableImage, LoadError>> {
+        (**self).load()
+    }
+
+    fn commit(&mut self, commit: &Commit) -> impl Future<Output = Result<(), CommitError>> {
+        (**self).commit(commit)
+    }
+}
+
 /// A store in memory: the image survives `broker.restart` but not the process.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
