@@ -1150,6 +1150,8 @@ impl Broker {
             });
             return Ok(());
         };
+        // RabbitMQ drops newly exposed expired messages before it counts what is left.
+        expire_head(q, self.now, &mut self.out);
         let channel = self.channels.get_mut(ch).expect("open channel");
         let delivery_tag = channel.take_delivery_tag();
         self.out.emit(Event::GetOk {
@@ -1163,7 +1165,6 @@ impl Broker {
             message_count: q.message_count(),
         });
         record_delivery(q, channel, delivery_tag, entry, None, no_ack, &mut self.out);
-        expire_head(q, self.now, &mut self.out);
         Ok(())
     }
 
