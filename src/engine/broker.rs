@@ -7,8 +7,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
-
 use super::channel::{Channel, Connection, Consumer, Mode, Unacked};
 use super::dead_letter::{self, DeadLetter, Reason};
 use super::effect::{Effect, Removal};
@@ -20,6 +18,7 @@ use super::store::{
     BindingDef, Commit, DestinationKind, DurableImage, ExchangeDef, QueueDef, StoredMessage, Write,
 };
 use super::tx::{PendingPublish, Settle, TxBuffer};
+use super::Map;
 use crate::scenario::{ExchangeType, Name, Op, Overflow, Properties, QueueArgs, Step, Table};
 use crate::trace::{Event, TraceEvent};
 
@@ -70,12 +69,12 @@ pub struct Broker {
     next_seq: u64,
     next_commit: u64,
     next_ctag: u64,
-    exchanges: IndexMap<Name, Exchange>,
-    queues: IndexMap<Name, Queue>,
-    connections: IndexMap<Name, Connection>,
-    channels: IndexMap<Name, Channel>,
+    exchanges: Map<Name, Exchange>,
+    queues: Map<Name, Queue>,
+    connections: Map<Name, Connection>,
+    channels: Map<Name, Channel>,
     /// Incarnation of each open channel, for held confirms.
-    channel_open_ids: IndexMap<Name, u64>,
+    channel_open_ids: Map<Name, u64>,
     out: Outbox,
     held: Vec<HeldConfirm>,
     commits: VecDeque<(Commit, Vec<HeldConfirm>)>,
@@ -99,11 +98,11 @@ impl Broker {
             next_seq: 1,
             next_commit: 1,
             next_ctag: 1,
-            exchanges: IndexMap::new(),
-            queues: IndexMap::new(),
-            connections: IndexMap::new(),
-            channels: IndexMap::new(),
-            channel_open_ids: IndexMap::new(),
+            exchanges: Map::default(),
+            queues: Map::default(),
+            connections: Map::default(),
+            channels: Map::default(),
+            channel_open_ids: Map::default(),
             out: Outbox::default(),
             held: Vec::new(),
             commits: VecDeque::new(),
@@ -914,8 +913,8 @@ impl Broker {
     fn route(&self, exchange: &Name, routing_key: &str, headers: Option<&Table>) -> Vec<Name> {
         let mut queues: Vec<Name> = Vec::new();
         if exchange.is_empty() {
-            if self.queues.contains_key(routing_key) {
-                queues.push(Name::from(routing_key));
+            if let Some((name, _)) = self.queues.get_key_value(routing_key) {
+                queues.push(name.clone());
             }
             return queues;
         }
@@ -1556,7 +1555,7 @@ fn expire_head(q: &mut Queue, now: u64, out: &mut Outbox) {
 }
 
 /// Consumers blocked by prefetch that can take messages again rejoin at the tail.
-fn unblock(q: &mut Queue, channels: &IndexMap<Name, Channel>) {
+fn unblock(q: &mut Queue, channels: &Map<Name, Channel>) {
     if q.blocked.is_empty() {
         return;
     }
@@ -1573,7 +1572,7 @@ fn unblock(q: &mut Queue, channels: &IndexMap<Name, Channel>) {
 /// take it (prefetch) is set aside as blocked. Gives the message back when nobody takes it.
 fn offer(
     q: &mut Queue,
-    channels: &mut IndexMap<Name, Channel>,
+    channels: &mut Map<Name, Channel>,
     entry: Entry,
     out: &mut Outbox,
 ) -> Result<(), Entry> {
@@ -1649,7 +1648,7 @@ fn record_delivery(
 }
 
 /// Delivers ready messages while some consumer can take them.
-fn run_queue(q: &mut Queue, channels: &mut IndexMap<Name, Channel>, now: u64, out: &mut Outbox) {
+fn run_queue(q: &mut Queue, channels: &mut Map<Name, Channel>, now: u64, out: &mut Outbox) {
     while !q.consumers.is_empty() {
         let Some(entry) = q.pop_front() else {
             return;

@@ -3,10 +3,9 @@
 
 use std::collections::VecDeque;
 
-use indexmap::IndexMap;
-
 use super::message::Entry;
 use super::tx::TxBuffer;
+use super::Map;
 use crate::scenario::Name;
 
 #[derive(Debug, Clone)]
@@ -56,7 +55,7 @@ pub struct Channel {
     pub next_delivery_tag: u64,
     /// Sorted by tag: tags only grow, and requeued messages leave the channel.
     pub unacked: VecDeque<Unacked>,
-    pub consumers: IndexMap<Name, Consumer>,
+    pub consumers: Map<Name, Consumer>,
     /// `basic.qos` with `global: false`: the limit given to consumers created from now on.
     pub consumer_prefetch: u16,
     /// `basic.qos` with `global: true`: one limit shared by the channel's consumers.
@@ -74,7 +73,7 @@ impl Channel {
             open: true,
             next_delivery_tag: 1,
             unacked: VecDeque::new(),
-            consumers: IndexMap::new(),
+            consumers: Map::default(),
             consumer_prefetch: 0,
             channel_prefetch: 0,
             consumer_unacked: 0,

@@ -24,4 +24,8 @@ pub mod store;
 pub mod tx;
 
 pub use broker::{Broker, Config};
+
+/// The engine's maps: insertion-ordered, so that iteration (and so every trace) is the same on
+/// every platform, and hashed with Fx, which is fast for short names and needs no randomness.
+pub type Map<K, V> = indexmap::IndexMap<K, V, std::hash::BuildHasherDefault<rustc_hash::FxHasher>>;
 pub use run::{run, run_with_store, Driver, RunError, StepRecord};
