@@ -1350,12 +1350,7 @@ impl Broker {
             entry
         };
         q.insert(entry);
-        if q.overflow() == Overflow::DropHead {
-            while let Some(dropped) = q.take_over_limit() {
-                dead_letter_from(q, dropped, Reason::Maxlen, &mut self.out);
-            }
-        }
-        expire_head(q, now, &mut self.out);
+        enforce_limits(q, now, &mut self.out);
         Enqueued::Accepted { stored }
     }
 
@@ -1446,9 +1441,11 @@ impl Broker {
                 ),
             }
         }
+        // A requeue can push a queue over its length limit: RabbitMQ then drops from the head,
+        // which may well be the message just requeued.
         let now = self.now;
         for q in self.queues.values_mut() {
-            expire_head(q, now, &mut self.out);
+            enforce_limits(q, now, &mut self.out);
         }
     }
 
@@ -1546,6 +1543,16 @@ fn dead_letter_from(q: &Queue, entry: Entry, reason: Reason, out: &mut Outbox) {
             routing_key: q.args.dead_letter_routing_key.clone(),
         });
     }
+}
+
+/// After messages were added: `drop-head` while over `x-max-length(-bytes)`, then expiry.
+fn enforce_limits(q: &mut Queue, now: u64, out: &mut Outbox) {
+    if q.overflow() == Overflow::DropHead {
+        while let Some(dropped) = q.take_over_limit() {
+            dead_letter_from(q, dropped, Reason::Maxlen, out);
+        }
+    }
+    expire_head(q, now, out);
 }
 
 fn expire_head(q: &mut Queue, now: u64, out: &mut Outbox) {
