@@ -50,10 +50,15 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Scenario, ScenarioError> {
         ));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| {
+        // serde_json ends its message with the position; say it once, first.
+        let message = e.to_string();
+        let reason = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(reason, _)| reason);
         doc_error(
             None,
             format!(
-                "not valid JSON at line {}, column {}: {e}",
+                "not valid JSON at line {}, column {}: {reason}",
                 e.line(),
                 e.column()
             ),
@@ -214,8 +219,7 @@ impl<'a> Fields<'a> {
             Some(other) => Err(self.error(
                 key,
                 format!(
-                    "expected a whole number from 0 to {}, found {}",
-                    u64::MAX,
+                    "expected a whole number (0 or more), found {}",
                     describe(other)
                 ),
             )),
@@ -320,6 +324,7 @@ fn describe(value: &Value) -> String {
         Value::Number(n) => format!("the number {n}"),
         Value::String(s) if s.len() <= 40 => format!("the string {s:?}"),
         Value::String(s) => format!("a string of {} bytes", s.len()),
+        Value::Array(a) if a.len() == 1 => "an array of 1 item".into(),
         Value::Array(a) => format!("an array of {} items", a.len()),
         Value::Object(_) => "an object".into(),
     }
@@ -427,7 +432,11 @@ fn parse_op(op: &str, f: &mut Fields<'_>) -> Result<Op, ScenarioError> {
                 None => None,
                 Some(args) => {
                     let mut a = f.nested("arguments", args);
-                    let ae = a.str("alternate-exchange")?.map(Name::from);
+                    let ae = a.str("alternate-exchange")?;
+                    if let Some(ae) = ae {
+                        a.check_short("alternate-exchange", ae)?;
+                    }
+                    let ae = ae.map(Name::from);
                     a.finish()?;
                     ae
                 }
@@ -659,8 +668,15 @@ fn queue_args(f: &Fields<'_>, args: &Map<String, Value>) -> Result<QueueArgs, Sc
             ))
         }
     };
-    let dead_letter_exchange = a.str("x-dead-letter-exchange")?.map(Name::from);
-    let dead_letter_routing_key = a.str("x-dead-letter-routing-key")?.map(Name::from);
+    let mut short = |key: &'static str| -> Result<Option<Name>, ScenarioError> {
+        let value = a.str(key)?;
+        if let Some(v) = value {
+            a.check_short(key, v)?;
+        }
+        Ok(value.map(Name::from))
+    };
+    let dead_letter_exchange = short("x-dead-letter-exchange")?;
+    let dead_letter_routing_key = short("x-dead-letter-routing-key")?;
     let max_priority = int(&mut a, "x-max-priority")?;
     a.finish()?;
     Ok(QueueArgs {
