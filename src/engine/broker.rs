@@ -198,14 +198,15 @@ impl Broker {
         }
     }
 
-    /// Events produced since the last call, in order.
-    pub fn take_events(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.out.events)
+    /// Events produced since the last call, in order. Draining (rather than handing over the
+    /// buffer) keeps its capacity for the next step.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, TraceEvent> {
+        self.out.events.drain(..)
     }
 
     /// Effects (what happened inside the broker) since the last call, in order.
-    pub fn take_effects(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.out.effects)
+    pub fn drain_effects(&mut self) -> std::vec::Drain<'_, Effect> {
+        self.out.effects.drain(..)
     }
 
     /// A clean restart: every connection is gone, and the broker is rebuilt from what the
@@ -1198,14 +1199,14 @@ impl Broker {
             published_at: self.now,
         });
         let queues = self.route(exchange, routing_key, properties.headers.as_ref());
-        self.out.note(Effect::Routed {
-            channel: ch.clone(),
-            queues: queues.clone(),
-            held: matches!(self.channel(ch).mode, Mode::Tx(_)),
-        });
-        let channel = self.channel_mut(ch);
+        let channel = self.channels.get_mut(ch).expect("open channel");
         let confirm = match &mut channel.mode {
             Mode::Tx(tx) => {
+                self.out.note(Effect::Routed {
+                    channel: ch.clone(),
+                    queues: queues.clone(),
+                    held: true,
+                });
                 tx.publishes.push(PendingPublish {
                     message,
                     queues,
@@ -1230,11 +1231,10 @@ impl Broker {
     }
 
     fn deliver_publish(&mut self, p: Publish<'_>) {
-        let queues: Vec<Name> = p
-            .queues
-            .into_iter()
-            .filter(|q| self.queues.contains_key(q))
-            .collect();
+        let mut queues = p.queues;
+        // A transaction routes at publish time; a queue may have gone by the commit.
+        queues.retain(|q| self.queues.contains_key(q));
+        let routed_at = self.out.effects.len();
         if queues.is_empty() && p.mandatory {
             self.out.emit(Event::Return {
                 channel: p.channel.clone(),
@@ -1253,6 +1253,15 @@ impl Broker {
                 Enqueued::Accepted { stored: s } => stored |= s,
             }
         }
+        // Noted before what it caused, without copying the list of queues.
+        self.out.effects.insert(
+            routed_at,
+            Effect::Routed {
+                channel: p.channel.clone(),
+                queues,
+                held: false,
+            },
+        );
         let Some(tag) = p.confirm else {
             return;
         };
@@ -1587,11 +1596,10 @@ fn offer(
         let Some(channel) = channels.get_mut(&c.channel) else {
             continue;
         };
-        if !channel.can_deliver_to(&c.tag) {
+        let Some(no_ack) = channel.deliverable(&c.tag) else {
             q.blocked.push(c);
             continue;
-        }
-        let no_ack = channel.consumers[&c.tag].no_ack;
+        };
         let delivery_tag = channel.take_delivery_tag();
         out.emit(Event::Deliver {
             channel: c.channel.clone(),

@@ -83,16 +83,19 @@ impl Channel {
 
     /// Whether the consumer may be sent one more message now.
     pub fn can_deliver_to(&self, tag: &str) -> bool {
-        let Some(c) = self.consumers.get(tag) else {
-            return false;
-        };
+        self.deliverable(tag).is_some()
+    }
+
+    /// `Some(no_ack)` when the consumer may be sent one more message now.
+    pub fn deliverable(&self, tag: &str) -> Option<bool> {
+        let c = self.consumers.get(tag)?;
         if c.no_ack {
-            return true;
+            return Some(true);
         }
         let own = c.prefetch == 0 || c.unacked < u32::from(c.prefetch);
         let shared =
             self.channel_prefetch == 0 || self.consumer_unacked < u32::from(self.channel_prefetch);
-        own && shared
+        (own && shared).then_some(false)
     }
 
     pub fn take_delivery_tag(&mut self) -> u64 {

@@ -73,8 +73,8 @@ impl<S: Store> Driver<S> {
             self.broker.committed(commit.id);
         }
         Ok(StepRecord {
-            events: self.broker.take_events(),
-            effects: self.broker.take_effects(),
+            events: self.broker.drain_events().collect(),
+            effects: self.broker.drain_effects().collect(),
         })
     }
 }
