@@ -674,8 +674,9 @@ impl Broker {
                     publishes: tx.publishes.len(),
                     settles: tx.settles.len(),
                 });
+                let mut refused = false;
                 for p in tx.publishes {
-                    self.deliver_publish(Publish {
+                    refused |= self.deliver_publish(Publish {
                         channel: ch,
                         message: p.message,
                         queues: p.queues,
@@ -685,6 +686,11 @@ impl Broker {
                 }
                 for (settle, unacked) in tx.settles {
                     self.apply_settle(settle, unacked);
+                }
+                if refused {
+                    // A full queue (`reject-publish`) refused a message: the rest of the
+                    // transaction stands, and the channel is closed.
+                    return Err(AmqpError::precondition_failed("partial tx completion"));
                 }
                 Ok(())
             }
@@ -1230,7 +1236,9 @@ impl Broker {
         Ok(())
     }
 
-    fn deliver_publish(&mut self, p: Publish<'_>) {
+    /// Hands a routed message to its queues and answers the publisher. Whether some queue
+    /// refused it.
+    fn deliver_publish(&mut self, p: Publish<'_>) -> bool {
         let mut queues = p.queues;
         // A transaction routes at publish time; a queue may have gone by the commit.
         queues.retain(|q| self.queues.contains_key(q));
@@ -1263,7 +1271,7 @@ impl Broker {
             },
         );
         let Some(tag) = p.confirm else {
-            return;
+            return refused;
         };
         let channel = p.channel.clone();
         if refused {
@@ -1286,6 +1294,7 @@ impl Broker {
                 multiple: false,
             });
         }
+        refused
     }
 
     /// A message arriving at a queue: refused when full under `reject-publish`, handed straight
