@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::channel::{Channel, Connection, Consumer, Mode, Unacked};
+use super::channel::{Channel, Connection, Consumer, ConsumerKey, Mode, Unacked};
 use super::dead_letter::{self, DeadLetter, Reason};
 use super::effect::{Effect, Removal};
 use super::error::AmqpError;
@@ -256,6 +256,11 @@ impl Broker {
             queues: image.queues.len(),
             messages: image.message_count(),
         });
+        // Unacked messages came back ready: a queue can now be over its length limit.
+        let now = self.now;
+        for q in self.queues.values_mut() {
+            enforce_limits(q, now, &mut self.out);
+        }
         for b in &image.bindings {
             if let Some(x) = self.exchanges.get_mut(&b.source) {
                 x.bindings.push(Binding {
@@ -649,7 +654,9 @@ impl Broker {
                 if !requeue {
                     return Err(AmqpError::not_implemented("requeue=false"));
                 }
-                let unacked = self.channel_mut(ch).take_all_unacked();
+                let channel = self.channel_mut(ch);
+                let unacked = channel.take_all_unacked();
+                channel.release(&unacked);
                 self.requeue(unacked);
                 Ok(())
             }
@@ -685,6 +692,7 @@ impl Broker {
                     });
                 }
                 for (settle, unacked) in tx.settles {
+                    self.channel_mut(ch).release(&unacked);
                     self.apply_settle(settle, unacked);
                 }
                 if refused {
@@ -1114,6 +1122,7 @@ impl Broker {
                 "queue '{queue}' in vhost '/' in exclusive use"
             )));
         }
+        let queue_id = q.id;
         let tag = match tag {
             Some(tag) => tag.clone(),
             None => {
@@ -1122,10 +1131,12 @@ impl Broker {
                 Name::from(format!("amq.ctag-{n}"))
             }
         };
+        let id = self.take_id();
         let channel = self.channels.get_mut(ch).expect("open channel");
         let consumer = Consumer {
+            id,
             queue: queue.clone(),
-            queue_id: q.id,
+            queue_id,
             no_ack,
             prefetch: channel.consumer_prefetch,
             unacked: 0,
@@ -1391,6 +1402,7 @@ impl Broker {
             tx.settles.push((settle, taken));
             return Ok(());
         }
+        channel.release(&taken);
         self.apply_settle(settle, taken);
         Ok(())
     }
@@ -1605,10 +1617,17 @@ fn offer(
         let Some(channel) = channels.get_mut(&c.channel) else {
             continue;
         };
-        let Some(no_ack) = channel.deliverable(&c.tag) else {
+        let Some(consumer) = channel.deliverable(&c.tag) else {
             q.blocked.push(c);
             continue;
         };
+        let (no_ack, key) = (
+            consumer.no_ack,
+            ConsumerKey {
+                tag: c.tag.clone(),
+                id: consumer.id,
+            },
+        );
         let delivery_tag = channel.take_delivery_tag();
         out.emit(Event::Deliver {
             channel: c.channel.clone(),
@@ -1620,15 +1639,7 @@ fn offer(
             body: entry.message.body.clone(),
             properties: entry.message.properties.clone(),
         });
-        record_delivery(
-            q,
-            channel,
-            delivery_tag,
-            entry,
-            Some(c.tag.clone()),
-            no_ack,
-            out,
-        );
+        record_delivery(q, channel, delivery_tag, entry, Some(key), no_ack, out);
         q.consumers.push_back(c);
         return Ok(());
     }
@@ -1641,7 +1652,7 @@ fn record_delivery(
     channel: &mut Channel,
     delivery_tag: u64,
     entry: Entry,
-    consumer: Option<Name>,
+    consumer: Option<ConsumerKey>,
     no_ack: bool,
     out: &mut Outbox,
 ) {

@@ -17,6 +17,8 @@ pub struct Connection {
 /// A consumer as its channel knows it.
 #[derive(Debug, Clone)]
 pub struct Consumer {
+    /// Tells this consumer from an earlier one that had the same tag on this channel.
+    pub id: u64,
     pub queue: Name,
     pub queue_id: u64,
     pub no_ack: bool,
@@ -34,7 +36,15 @@ pub struct Unacked {
     pub queue_id: u64,
     pub entry: Entry,
     /// `None` for `basic.get`: such deliveries count against no prefetch.
-    pub consumer: Option<Name>,
+    pub consumer: Option<ConsumerKey>,
+}
+
+/// Which consumer a delivery went to: the tag, and the consumer's id in case the tag has been
+/// cancelled and used again since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerKey {
+    pub tag: Name,
+    pub id: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -86,16 +96,16 @@ impl Channel {
         self.deliverable(tag).is_some()
     }
 
-    /// `Some(no_ack)` when the consumer may be sent one more message now.
-    pub fn deliverable(&self, tag: &str) -> Option<bool> {
+    /// The consumer, when it may be sent one more message now.
+    pub fn deliverable(&self, tag: &str) -> Option<&Consumer> {
         let c = self.consumers.get(tag)?;
         if c.no_ack {
-            return Some(true);
+            return Some(c);
         }
         let own = c.prefetch == 0 || c.unacked < u32::from(c.prefetch);
         let shared =
             self.channel_prefetch == 0 || self.consumer_unacked < u32::from(self.channel_prefetch);
-        (own && shared).then_some(false)
+        (own && shared).then_some(c)
     }
 
     pub fn take_delivery_tag(&mut self) -> u64 {
@@ -104,10 +114,10 @@ impl Channel {
         tag
     }
 
-    /// Records a delivery that needs an ack.
+    /// Records a delivery that needs an ack: it counts against prefetch until released.
     pub fn track(&mut self, unacked: Unacked) {
-        if let Some(tag) = &unacked.consumer {
-            if let Some(c) = self.consumers.get_mut(tag) {
+        if let Some(key) = &unacked.consumer {
+            if let Some(c) = self.consumers.get_mut(&key.tag).filter(|c| c.id == key.id) {
                 c.unacked += 1;
             }
             self.consumer_unacked += 1;
@@ -115,7 +125,21 @@ impl Channel {
         self.unacked.push_back(unacked);
     }
 
-    /// Takes the deliveries an ack, nack or reject names: one tag, or with `multiple` every tag
+    /// Settled deliveries stop counting against prefetch. Separate from taking them off the
+    /// channel: an ack inside a transaction takes the tag at once but frees prefetch only on
+    /// commit, as in RabbitMQ.
+    pub fn release(&mut self, settled: &[Unacked]) {
+        for u in settled {
+            if let Some(key) = &u.consumer {
+                if let Some(c) = self.consumers.get_mut(&key.tag).filter(|c| c.id == key.id) {
+                    c.unacked = c.unacked.saturating_sub(1);
+                }
+                self.consumer_unacked = self.consumer_unacked.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Takes (without releasing) the deliveries an ack, nack or reject names: one tag, or with `multiple` every tag
     /// up to it, or with `multiple` and tag 0 all of them. `None` when the named tag is not
     /// outstanding (RabbitMQ's "unknown delivery tag"), even with `multiple`.
     pub fn take_acked(&mut self, tag: u64, multiple: bool) -> Option<Vec<Unacked>> {
@@ -123,42 +147,21 @@ impl Channel {
             return Some(self.take_all_unacked());
         }
         let at = self.unacked.binary_search_by_key(&tag, |u| u.tag).ok()?;
-        let taken: Vec<Unacked> = if multiple {
+        Some(if multiple {
             self.unacked.drain(..=at).collect()
         } else {
             self.unacked.remove(at).into_iter().collect()
-        };
-        Some(self.untrack(taken))
+        })
     }
 
     /// Takes every outstanding delivery (channel close, `basic.recover`).
     pub fn take_all_unacked(&mut self) -> Vec<Unacked> {
-        let taken: Vec<Unacked> = self.unacked.drain(..).collect();
-        self.untrack(taken)
+        self.unacked.drain(..).collect()
     }
 
-    fn untrack(&mut self, taken: Vec<Unacked>) -> Vec<Unacked> {
-        for u in &taken {
-            if let Some(tag) = &u.consumer {
-                if let Some(c) = self.consumers.get_mut(tag) {
-                    c.unacked -= 1;
-                }
-                self.consumer_unacked -= 1;
-            }
-        }
-        taken
-    }
-
-    /// Puts deliveries back as outstanding (`tx.rollback` of acks): the consumer may ack again.
+    /// Puts deliveries taken by a transaction back as outstanding (`tx.rollback`): the consumer
+    /// may ack them again. They never stopped counting against prefetch.
     pub fn restore_unacked(&mut self, mut restored: Vec<Unacked>) {
-        for u in &restored {
-            if let Some(tag) = &u.consumer {
-                if let Some(c) = self.consumers.get_mut(tag) {
-                    c.unacked += 1;
-                }
-                self.consumer_unacked += 1;
-            }
-        }
         restored.extend(self.unacked.drain(..));
         restored.sort_by_key(|u| u.tag);
         self.unacked = restored.into();

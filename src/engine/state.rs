@@ -304,7 +304,7 @@ fn channel_state(
             .map(|u| UnackedState {
                 delivery_tag: u.tag,
                 queue: u.queue.clone(),
-                consumer_tag: u.consumer.clone(),
+                consumer_tag: u.consumer.as_ref().map(|k| k.tag.clone()),
                 message: message(&u.entry, persisted_queue(&u.queue)),
             })
             .collect(),
