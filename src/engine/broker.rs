@@ -603,7 +603,10 @@ impl Broker {
                 if *global {
                     channel.channel_prefetch = *prefetch_count;
                 } else {
+                    // RabbitMQ 3.x lifts the channel-wide limit whenever a per-consumer one is
+                    // set (its limiter is "unlimited" on every `global: false` qos).
                     channel.consumer_prefetch = *prefetch_count;
+                    channel.channel_prefetch = 0;
                 }
                 Ok(())
             }
