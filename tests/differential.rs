@@ -155,7 +155,7 @@ fn action() -> impl Strategy<Value = Action> {
             .prop_map(|(exchange, key, mandatory, persistent, priority)| Action::Publish {
                 exchange, key, mandatory, persistent, priority
             }),
-        2 => (0u8..4, any::<bool>()).prop_map(|(queue, no_ack)| Action::Get { queue, no_ack }),
+        2 => (0u8..6, any::<bool>()).prop_map(|(queue, no_ack)| Action::Get { queue, no_ack }),
         4 => (channel.clone(), 1u64..6, prop::bool::weighted(0.3))
             .prop_map(|(channel, tag, multiple)| Action::Ack { channel, tag, multiple }),
         2 => (channel.clone(), 1u64..6, any::<bool>(), any::<bool>())
@@ -168,7 +168,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => channel.prop_map(|channel| Action::CloseChannel { channel }),
         1 => Just(Action::Commit),
         1 => Just(Action::Rollback),
-        1 => (0u8..4).prop_map(|queue| Action::Purge { queue }),
+        1 => (0u8..6).prop_map(|queue| Action::Purge { queue }),
         1 => (consumer, 0u16..3).prop_map(|(consumer, prefetch)| Action::Qos { consumer, prefetch }),
     ]
 }
@@ -209,13 +209,45 @@ fn consumer_channel(c: u8) -> String {
     }
 }
 
-/// Names every queue the generated world can refer to, the dead-letter queue last.
+/// Names every queue the generated world can refer to: the queues, then their dead-letter
+/// queues. Each queue dead-letters into its own: dead letters from two queues into one would
+/// arrive in an order RabbitMQ leaves to chance.
 fn queue_name(queues: usize, i: u8) -> String {
-    if usize::from(i) < queues {
+    let i = usize::from(i) % (2 * queues);
+    if i < queues {
         format!("q{i}")
     } else {
-        "dead".to_owned()
+        format!("dead{}", i - queues)
     }
+}
+
+fn declare_exchange(exchange: &str, kind: ExchangeType) -> Step {
+    step(
+        "p",
+        Op::ExchangeDeclare {
+            exchange: name(exchange),
+            kind,
+            durable: false,
+            auto_delete: false,
+            internal: false,
+            passive: false,
+            alternate_exchange: None,
+        },
+    )
+}
+
+fn declare_queue(queue: &str, arguments: QueueArgs) -> Step {
+    step(
+        "p",
+        Op::QueueDeclare {
+            queue: name(queue),
+            durable: false,
+            exclusive: false,
+            auto_delete: false,
+            passive: false,
+            arguments,
+        },
+    )
 }
 
 fn build(
@@ -225,72 +257,24 @@ fn build(
     actions: &[Action],
 ) -> Scenario {
     let mut steps = vec![
-        step(
-            "p",
-            Op::ExchangeDeclare {
-                exchange: name("dx"),
-                kind: ExchangeType::Direct,
-                durable: false,
-                auto_delete: false,
-                internal: false,
-                passive: false,
-                alternate_exchange: None,
-            },
-        ),
-        step(
-            "p",
-            Op::ExchangeDeclare {
-                exchange: name("fx"),
-                kind: ExchangeType::Fanout,
-                durable: false,
-                auto_delete: false,
-                internal: false,
-                passive: false,
-                alternate_exchange: None,
-            },
-        ),
-        step(
-            "p",
-            Op::ExchangeDeclare {
-                exchange: name("dlx"),
-                kind: ExchangeType::Fanout,
-                durable: false,
-                auto_delete: false,
-                internal: false,
-                passive: false,
-                alternate_exchange: None,
-            },
-        ),
-        step(
-            "p",
-            Op::QueueDeclare {
-                queue: name("dead"),
-                durable: false,
-                exclusive: false,
-                auto_delete: false,
-                passive: false,
-                arguments: QueueArgs::default(),
-            },
-        ),
-        bind("dead", "dlx", ""),
+        declare_exchange("dx", ExchangeType::Direct),
+        declare_exchange("fx", ExchangeType::Fanout),
+        declare_exchange("dlx", ExchangeType::Direct),
     ];
     for (i, q) in queues.iter().enumerate() {
         let queue = format!("q{i}");
-        steps.push(step(
-            "p",
-            Op::QueueDeclare {
-                queue: name(queue.as_str()),
-                durable: false,
-                exclusive: false,
-                auto_delete: false,
-                passive: false,
-                arguments: QueueArgs {
-                    max_length: q.max_length,
-                    overflow: q.overflow,
-                    dead_letter_exchange: q.dead_letter.then(|| name("dlx")),
-                    max_priority: q.max_priority,
-                    ..QueueArgs::default()
-                },
+        let dead = format!("dead{i}");
+        steps.push(declare_queue(&dead, QueueArgs::default()));
+        steps.push(bind(&dead, "dlx", &queue));
+        steps.push(declare_queue(
+            &queue,
+            QueueArgs {
+                max_length: q.max_length,
+                overflow: q.overflow,
+                dead_letter_exchange: q.dead_letter.then(|| name("dlx")),
+                dead_letter_routing_key: q.dead_letter.then(|| name(queue.as_str())),
+                max_priority: q.max_priority,
+                ..QueueArgs::default()
             },
         ));
         steps.push(bind(&queue, "dx", &format!("k{i}")));
