@@ -4,6 +4,7 @@
 //! consumer that can take one, dead letters are republished and expired messages dropped,
 //! exactly as RabbitMQ's queues would do before the client's next command arrives.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -440,8 +441,49 @@ impl Broker {
 
     // ---- the channel methods ----
 
+    /// AMQP's shortcut: an empty queue name means the queue this channel declared last (and,
+    /// in a binding with an empty routing key too, so does the key).
+    fn expand_queue_shortcut<'a>(&self, ch: &Name, op: &'a Op) -> Result<Cow<'a, Op>, AmqpError> {
+        let last = || {
+            self.channel(ch)
+                .last_queue
+                .clone()
+                .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+        };
+        let mut expanded = op.clone();
+        match &mut expanded {
+            Op::QueueDeclare {
+                queue,
+                passive: true,
+                ..
+            }
+            | Op::QueuePurge { queue }
+            | Op::QueueDelete { queue, .. }
+            | Op::BasicConsume { queue, .. }
+            | Op::BasicGet { queue, .. }
+                if queue.is_empty() =>
+            {
+                *queue = last()?;
+            }
+            Op::QueueBind {
+                queue, routing_key, ..
+            }
+            | Op::QueueUnbind {
+                queue, routing_key, ..
+            } if queue.is_empty() => {
+                *queue = last()?;
+                if routing_key.is_empty() {
+                    *routing_key = queue.clone();
+                }
+            }
+            _ => return Ok(Cow::Borrowed(op)),
+        }
+        Ok(Cow::Owned(expanded))
+    }
+
     fn channel_method(&mut self, ch: &Name, op: &Op) -> Result<(), AmqpError> {
-        match op {
+        let op = self.expand_queue_shortcut(ch, op)?;
+        match op.as_ref() {
             Op::ExchangeDeclare {
                 exchange,
                 kind,
@@ -1028,6 +1070,7 @@ impl Broker {
                 message_count: q.message_count(),
                 consumer_count: q.consumer_count() as u32,
             });
+            self.channel_mut(ch).last_queue = Some(queue.clone());
             return Ok(());
         }
         check_queue_args(queue, args)?;
@@ -1048,6 +1091,7 @@ impl Broker {
             self.out.writes.push(Write::PutQueue(def));
         }
         self.queues.insert(name.clone(), q);
+        self.channel_mut(ch).last_queue = Some(name.clone());
         self.out.emit(Event::QueueDeclareOk {
             queue: name,
             message_count: 0,

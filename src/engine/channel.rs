@@ -73,6 +73,8 @@ pub struct Channel {
     /// Unacked deliveries to consumers that require acks (what the shared limit counts).
     pub consumer_unacked: u32,
     pub mode: Mode,
+    /// The queue this channel declared last: what an empty queue name stands for.
+    pub last_queue: Option<Name>,
 }
 
 impl Channel {
@@ -88,6 +90,7 @@ impl Channel {
             channel_prefetch: 0,
             consumer_unacked: 0,
             mode: Mode::Plain,
+            last_queue: None,
         }
     }
 
