@@ -236,7 +236,10 @@ fn drive(
         }
     }
     *index += 1;
-    (broker.drain_events().collect(), broker.drain_effects().collect())
+    (
+        broker.drain_events().collect(),
+        broker.drain_effects().collect(),
+    )
 }
 
 const fn shape(persistent: bool, consumers: usize, prefetch: u16) -> Shape {

@@ -8,7 +8,7 @@ use queue_playground::scenario::{parse, Limits, Scenario};
 use queue_playground::{engine, trace};
 
 const RECORD_HINT: &str =
-    "run `cargo run --release --bin qp -- record` against a RabbitMQ (see tests/scenarios/README.md)";
+    "run `cargo xtask record` (see tests/scenarios/README.md)";
 
 fn scenario_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")

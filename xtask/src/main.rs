@@ -20,6 +20,7 @@ commands:
   test                install what is missing, then fmt, clippy (native and wasm32), the native
                       tests against a private RabbitMQ, the wasm tests in headless Chromium and
                       a release build of the web app; stops at the first failure
+  record [DIR]        re-record tests/scenarios/*.trace.json from a private RabbitMQ
   help                this text";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("record") => record(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -49,6 +51,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask record [DIR]`: re-records the scenarios' expected traces from a private RabbitMQ.
+fn record(args: &[String]) -> Result<(), String> {
+    rabbitmq::ensure_installed()?;
+    let node = rabbitmq::start()?;
+    let mut qp = cargo(&["run", "--release", "--bin", "qp", "--", "record"]);
+    qp.args(args).envs(node.env());
+    status(&mut qp)?;
+    node.stop()
 }
 
 fn serve(trunk_args: &[String]) -> Result<(), String> {

@@ -1,4 +1,5 @@
-//! `qp`: run scenarios on the engine or on a real RabbitMQ, compare them, record traces.
+//! The `qp` command line: run scenarios on the engine or on a real RabbitMQ, compare them,
+//! record traces.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ exit status: 0 ok, 1 traces differ, 2 bad usage or invalid scenario, 3 broker fa
 /// A failure with its exit status; the message goes to stderr.
 struct Fail(u8, String);
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match real_main(&args) {
         Ok(code) => ExitCode::from(code),
