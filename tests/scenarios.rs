@@ -7,8 +7,7 @@ use queue_playground::compare::{compare, report};
 use queue_playground::scenario::{parse, Limits, Scenario};
 use queue_playground::{engine, trace};
 
-const RECORD_HINT: &str =
-    "run `cargo xtask record` (see tests/scenarios/README.md)";
+const RECORD_HINT: &str = "run `cargo xtask record` (see tests/scenarios/README.md)";
 
 fn scenario_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
