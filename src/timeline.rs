@@ -29,7 +29,13 @@ impl Default for TimelineConfig {
 type World = Driver<MemoryStore>;
 
 fn fresh_world(seed: u64) -> World {
-    Driver::new(Config { seed }, MemoryStore::default())
+    Driver::new(
+        Config {
+            seed,
+            ..Config::default()
+        },
+        MemoryStore::default(),
+    )
 }
 
 #[derive(Debug, Clone)]

@@ -697,7 +697,10 @@ impl Driver {
     fn new(seed: u64) -> Self {
         RUN_LOG.with(|l| *l.borrow_mut() = (seed, Vec::new()));
         Driver {
-            broker: Broker::new(Config { seed }),
+            broker: Broker::new(Config {
+                seed,
+                ..Config::default()
+            }),
             store: MemoryStore::default(),
             now: 0,
         }

@@ -24,10 +24,22 @@ use crate::scenario::{ExchangeType, Name, Op, Overflow, Properties, QueueArgs, S
 use crate::trace::{Event, TraceEvent};
 
 /// What a broker starts from.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Config {
     /// Drives every choice RabbitMQ would make at random (generated queue names).
     pub seed: u64,
+    /// Whether to record [`Effect`]s. The UI and the property tests want them; a headless
+    /// run that only needs the trace saves their cost.
+    pub effects: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 0,
+            effects: true,
+        }
+    }
 }
 
 /// Everything the step produced that is not broker state.
@@ -36,6 +48,7 @@ struct Outbox {
     step: usize,
     events: Vec<TraceEvent>,
     effects: Vec<Effect>,
+    record_effects: bool,
     writes: Vec<Write>,
     dead: VecDeque<DeadLetter>,
 }
@@ -48,8 +61,11 @@ impl Outbox {
         });
     }
 
-    fn note(&mut self, effect: Effect) {
-        self.effects.push(effect);
+    /// Records an effect; built only when effects are wanted.
+    fn note(&mut self, effect: impl FnOnce() -> Effect) {
+        if self.record_effects {
+            self.effects.push(effect());
+        }
     }
 }
 
@@ -78,7 +94,10 @@ pub struct Broker {
     channel_open_ids: Map<Name, u64>,
     out: Outbox,
     held: Vec<HeldConfirm>,
-    commits: VecDeque<(Commit, Vec<HeldConfirm>)>,
+    /// Commits not yet handed to the driver.
+    commits: VecDeque<Commit>,
+    /// Confirms waiting for their commit to be durable, by commit id.
+    awaiting: Vec<(u64, Vec<HeldConfirm>)>,
 }
 
 /// Where a publish goes once routed: the queues and what to tell the publisher.
@@ -104,9 +123,13 @@ impl Broker {
             connections: Map::default(),
             channels: Map::default(),
             channel_open_ids: Map::default(),
-            out: Outbox::default(),
+            out: Outbox {
+                record_effects: config.effects,
+                ..Outbox::default()
+            },
             held: Vec::new(),
             commits: VecDeque::new(),
+            awaiting: Vec::new(),
         };
         broker.declare_predeclared();
         broker
@@ -177,17 +200,18 @@ impl Broker {
         self.seal_commit();
     }
 
-    /// The next batch of writes to make durable, in order. Each is one atomic commit.
+    /// The next batch of writes to make durable, in order, handed over to the driver. Each is
+    /// one atomic commit; report it with [`Broker::committed`] once it is durable.
     pub fn poll_commit(&mut self) -> Option<Commit> {
-        self.commits.front().map(|(c, _)| c.clone())
+        self.commits.pop_front()
     }
 
     /// The driver's word that commit `id` is durable: confirms held for it go out.
     pub fn committed(&mut self, id: u64) {
-        let Some(at) = self.commits.iter().position(|(c, _)| c.id == id) else {
+        let Some(at) = self.awaiting.iter().position(|(c, _)| *c == id) else {
             return;
         };
-        let (_, confirms) = self.commits.remove(at).expect("position is in range");
+        let (_, confirms) = self.awaiting.remove(at);
         for c in confirms {
             if self.channel_open_ids.get(&c.channel) == Some(&c.channel_open_id) {
                 self.out.emit(Event::ConfirmAck {
@@ -227,6 +251,7 @@ impl Broker {
         self.channel_open_ids.clear();
         self.held.clear();
         self.commits.clear();
+        self.awaiting.clear();
         self.out.writes.clear();
         self.out.dead.clear();
         self.exchanges.clear();
@@ -253,7 +278,7 @@ impl Broker {
             }
             self.queues.insert(def.name.clone(), queue);
         }
-        self.out.note(Effect::Restarted {
+        self.out.note(|| Effect::Restarted {
             queues: image.queues.len(),
             messages: image.message_count(),
         });
@@ -312,7 +337,10 @@ impl Broker {
         };
         self.next_commit += 1;
         let held = std::mem::take(&mut self.held);
-        self.commits.push_back((commit, held));
+        if !held.is_empty() {
+            self.awaiting.push((commit.id, held));
+        }
+        self.commits.push_back(commit);
     }
 
     // ---- connections and channels ----
@@ -721,7 +749,7 @@ impl Broker {
             Op::TxCommit => {
                 let tx = self.take_tx(ch)?;
                 self.channel_mut(ch).mode = Mode::Tx(TxBuffer::default());
-                self.out.note(Effect::TxCommitted {
+                self.out.note(|| Effect::TxCommitted {
                     channel: ch.clone(),
                     publishes: tx.publishes.len(),
                     settles: tx.settles.len(),
@@ -749,7 +777,7 @@ impl Broker {
             }
             Op::TxRollback => {
                 let tx = self.take_tx(ch)?;
-                self.out.note(Effect::TxRolledBack {
+                self.out.note(|| Effect::TxRolledBack {
                     channel: ch.clone(),
                     publishes: tx.publishes.len(),
                     settles: tx.settles.len(),
@@ -1266,7 +1294,7 @@ impl Broker {
         let channel = self.channels.get_mut(ch).expect("open channel");
         let confirm = match &mut channel.mode {
             Mode::Tx(tx) => {
-                self.out.note(Effect::Routed {
+                self.out.note(|| Effect::Routed {
                     channel: ch.clone(),
                     queues: queues.clone(),
                     held: true,
@@ -1320,14 +1348,16 @@ impl Broker {
             }
         }
         // Noted before what it caused, without copying the list of queues.
-        self.out.effects.insert(
-            routed_at,
-            Effect::Routed {
-                channel: p.channel.clone(),
-                queues,
-                held: false,
-            },
-        );
+        if self.out.record_effects {
+            self.out.effects.insert(
+                routed_at,
+                Effect::Routed {
+                    channel: p.channel.clone(),
+                    queues,
+                    held: false,
+                },
+            );
+        }
         let Some(tag) = p.confirm else {
             return refused;
         };
@@ -1383,7 +1413,7 @@ impl Broker {
                     });
                 }
             }
-            self.out.note(Effect::Refused {
+            self.out.note(|| Effect::Refused {
                 queue: queue.clone(),
             });
             return Enqueued::Refused;
@@ -1401,7 +1431,7 @@ impl Broker {
             expires_at: q.expiry(now, message_ttl),
         };
         let stored = is_stored(q) && message.persistent();
-        self.out.note(Effect::Enqueued {
+        self.out.note(|| Effect::Enqueued {
             queue: queue.clone(),
             seq,
         });
@@ -1499,7 +1529,7 @@ impl Broker {
         for u in unacked {
             match self.queues.get_mut(&u.queue).filter(|q| q.id == u.queue_id) {
                 Some(q) => {
-                    self.out.note(Effect::Requeued {
+                    self.out.note(|| Effect::Requeued {
                         queue: u.queue.clone(),
                         seq: u.entry.seq,
                     });
@@ -1599,7 +1629,7 @@ fn forget(
             seq: entry.seq,
         });
     }
-    out.note(Effect::Removed {
+    out.note(|| Effect::Removed {
         queue: queue.clone(),
         seq: entry.seq,
         reason,
@@ -1704,7 +1734,7 @@ fn record_delivery(
     out: &mut Outbox,
 ) {
     let stored = is_stored(q) && entry.message.persistent();
-    out.note(Effect::Delivered {
+    out.note(|| Effect::Delivered {
         queue: q.name.clone(),
         seq: entry.seq,
         channel: channel.name.clone(),

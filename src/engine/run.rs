@@ -94,6 +94,8 @@ pub fn run(scenario: &Scenario) -> Vec<TraceEvent> {
     let mut driver = Driver::new(
         Config {
             seed: scenario.seed,
+            // Only the trace is returned.
+            effects: false,
         },
         MemoryStore::default(),
     );
@@ -110,6 +112,8 @@ pub async fn run_with_store<S: Store>(
     let mut driver = Driver::new(
         Config {
             seed: scenario.seed,
+            // Only the trace is returned.
+            effects: false,
         },
         store,
     );
