@@ -44,15 +44,12 @@ pub fn stream_of(event: &Event) -> Stream {
         | Event::PurgeOk { queue, .. }
         | Event::DeleteOk { queue, .. } => Stream::Queue(queue.clone()),
         Event::ConnectionClose { connection, .. } => Stream::Connection(connection.clone()),
-        Event::ConsumeOk { channel, .. }
-        | Event::Deliver { channel, .. }
-        | Event::GetOk { channel, .. }
-        | Event::GetEmpty { channel }
-        | Event::Return { channel, .. }
-        | Event::ConfirmAck { channel, .. }
-        | Event::ConfirmNack { channel, .. }
-        | Event::Cancel { channel, .. }
-        | Event::ChannelClose { channel, .. } => Stream::Channel(channel.clone()),
+        other => Stream::Channel(
+            other
+                .channel()
+                .expect("every other event is sent on a channel")
+                .clone(),
+        ),
     }
 }
 

@@ -152,7 +152,51 @@ pub fn to_json(events: &[TraceEvent]) -> String {
     out
 }
 
-/// Parses a trace written by [`to_json`] (or by any v1 producer).
+/// Parses a trace written by [`to_json`] (or by any v1 producer). Replies the format allows but
+/// does not compare (`exchange.declare-ok`, `tx.commit-ok`, ...) are dropped.
 pub fn from_json(text: &str) -> Result<Vec<TraceEvent>, serde_json::Error> {
-    serde_json::from_str(text)
+    let raw: Vec<serde_json::Value> = serde_json::from_str(text)?;
+    raw.into_iter()
+        .filter(|v| !is_ignorable_reply(v))
+        .map(serde_json::from_value)
+        .collect()
+}
+
+/// An `*-ok` reply that carries no information the trace format compares.
+fn is_ignorable_reply(event: &serde_json::Value) -> bool {
+    const COMPARED: [&str; 5] = [
+        "queue.declare-ok",
+        "basic.consume-ok",
+        "basic.get-ok",
+        "queue.purge-ok",
+        "queue.delete-ok",
+    ];
+    event
+        .get("event")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|name| name.ends_with("-ok") && !COMPARED.contains(&name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncompared_replies_are_dropped_and_others_kept() {
+        let text = r#"[
+            {"step":0,"event":"exchange.declare-ok"},
+            {"step":0,"event":"queue.declare-ok","queue":"q","message_count":0,"consumer_count":0},
+            {"step":1,"event":"tx.commit-ok","channel":"main"},
+            {"step":2,"event":"basic.get-empty","channel":"main"},
+            {"step":3,"event":"basic.get-ok","channel":"main","delivery_tag":1,"redelivered":false,
+             "exchange":"","routing_key":"q","body":"b","properties":{},"message_count":0}
+        ]"#;
+        let events = from_json(text).unwrap();
+        let names: Vec<&str> = events.iter().map(|e| e.event.name()).collect();
+        assert_eq!(
+            names,
+            ["queue.declare-ok", "basic.get-empty", "basic.get-ok"]
+        );
+        assert!(from_json(r#"[{"step":0,"event":"basic.bogus"}]"#).is_err());
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use queue_playground::compare::{compare, report};
 use queue_playground::rabbitmq::{self, Isolation, Options};
-use queue_playground::scenario::{parse, Limits};
+use queue_playground::scenario::{self, parse, Limits};
 use queue_playground::{engine, trace};
 
 /// Scenarios on the broker at once (broker.restart ones always run alone).
@@ -18,17 +18,7 @@ const PARALLEL: usize = 8;
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".json") && !n.ends_with(".trace.json"))
-        })
-        .collect();
-    files.sort();
-    files
+    scenario::files_in(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
 }
 
 #[test]

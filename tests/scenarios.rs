@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use queue_playground::compare::{compare, report};
-use queue_playground::scenario::{parse, Limits, Scenario};
+use queue_playground::scenario::{self, parse, Limits, Scenario};
 use queue_playground::{engine, trace};
 
 const RECORD_HINT: &str = "run `cargo xtask record` (see tests/scenarios/README.md)";
@@ -16,16 +16,8 @@ fn scenario_dir() -> PathBuf {
 /// `NAME.json` files (not `NAME.trace.json`), sorted.
 fn scenario_files() -> Vec<PathBuf> {
     let dir = scenario_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".json") && !n.ends_with(".trace.json"))
-        })
-        .collect();
-    files.sort();
+    let files =
+        scenario::files_in(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
     assert!(
         !files.is_empty(),
         "no scenarios in {}: this test would check nothing",

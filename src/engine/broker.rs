@@ -539,18 +539,8 @@ impl Broker {
                 source,
                 routing_key,
                 arguments,
-            } => self.bind(
-                ch,
-                BindingDef {
-                    source: source.clone(),
-                    destination: destination.clone(),
-                    destination_kind: DestinationKind::Exchange,
-                    routing_key: routing_key.clone(),
-                    arguments: arguments.clone(),
-                },
-                true,
-            ),
-            Op::ExchangeUnbind {
+            }
+            | Op::ExchangeUnbind {
                 destination,
                 source,
                 routing_key,
@@ -564,7 +554,7 @@ impl Broker {
                     routing_key: routing_key.clone(),
                     arguments: arguments.clone(),
                 },
-                false,
+                matches!(op.as_ref(), Op::ExchangeBind { .. }),
             ),
             Op::QueueDeclare {
                 queue,
@@ -589,18 +579,8 @@ impl Broker {
                 exchange,
                 routing_key,
                 arguments,
-            } => self.bind(
-                ch,
-                BindingDef {
-                    source: exchange.clone(),
-                    destination: queue.clone(),
-                    destination_kind: DestinationKind::Queue,
-                    routing_key: routing_key.clone(),
-                    arguments: arguments.clone(),
-                },
-                true,
-            ),
-            Op::QueueUnbind {
+            }
+            | Op::QueueUnbind {
                 queue,
                 exchange,
                 routing_key,
@@ -614,7 +594,7 @@ impl Broker {
                     routing_key: routing_key.clone(),
                     arguments: arguments.clone(),
                 },
-                false,
+                matches!(op.as_ref(), Op::QueueBind { .. }),
             ),
             Op::QueuePurge { queue } => {
                 self.accessible_queue(ch, queue)?;

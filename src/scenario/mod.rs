@@ -8,11 +8,26 @@ mod parse;
 mod write;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 pub use parse::{parse, Limits};
+
+/// The scenario files of a folder: `NAME.json`, not the `NAME.trace.json` beside them, sorted.
+pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".json") && !n.ends_with(".trace.json"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
 
 /// The `format` every v1 scenario carries.
 pub const FORMAT_V1: &str = "queue-playground/v1";

@@ -208,20 +208,8 @@ fn load_trace(path: &str) -> Result<Vec<trace::TraceEvent>, Fail> {
     trace::from_json(&text).map_err(|e| Fail(2, format!("{path}: not a v1 trace: {e}")))
 }
 
-/// `NAME.json` files of a folder (not `NAME.trace.json`), sorted.
 fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, Fail> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Fail(2, format!("qp: cannot read {}: {e}", dir.display())))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".json") && !n.ends_with(".trace.json"))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
+    scenario::files_in(dir).map_err(|e| Fail(2, format!("qp: cannot read {}: {e}", dir.display())))
 }
 
 fn record(cli: &Cli) -> Result<u8, Fail> {
