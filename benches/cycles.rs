@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -99,9 +99,9 @@ impl Rig {
                 op: Op::BasicPublish {
                     exchange: Name::from(""),
                     routing_key: Name::from(QUEUE),
-                    body: Arc::from("order #1"),
+                    body: Rc::from("order #1"),
                     mandatory: false,
-                    properties: Arc::new(Properties {
+                    properties: Rc::new(Properties {
                         delivery_mode: Some(if shape.persistent { 2 } else { 1 }),
                         ..Properties::default()
                     }),

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -183,7 +183,7 @@ impl Renamer {
 
     fn name(&mut self, n: &mut Name) {
         if let Some(new) = self.rename(n) {
-            *n = Arc::from(new);
+            *n = Rc::from(new);
         }
     }
 
@@ -200,14 +200,14 @@ impl Renamer {
         }
     }
 
-    fn properties(&mut self, p: &mut Arc<Properties>) {
+    fn properties(&mut self, p: &mut Rc<Properties>) {
         let Some(headers) = &p.headers else {
             return;
         };
         let mut headers = headers.clone();
         headers.values_mut().for_each(|v| self.value(v));
         if p.headers.as_ref() != Some(&headers) {
-            Arc::make_mut(p).headers = Some(headers);
+            Rc::make_mut(p).headers = Some(headers);
         }
     }
 
@@ -313,14 +313,14 @@ mod tests {
         TraceEvent {
             step,
             event: Event::Deliver {
-                channel: Arc::from(channel),
-                consumer_tag: Arc::from("c"),
+                channel: Rc::from(channel),
+                consumer_tag: Rc::from("c"),
                 delivery_tag: tag,
                 redelivered: false,
-                exchange: Arc::from(""),
-                routing_key: Arc::from("q"),
-                body: Arc::from(body),
-                properties: Arc::new(Properties::default()),
+                exchange: Rc::from(""),
+                routing_key: Rc::from("q"),
+                body: Rc::from(body),
+                properties: Rc::new(Properties::default()),
             },
         }
     }
@@ -329,7 +329,7 @@ mod tests {
         TraceEvent {
             step,
             event: Event::ChannelClose {
-                channel: Arc::from(channel),
+                channel: Rc::from(channel),
                 reply_code: code,
                 reply_text: text.into(),
             },
@@ -340,7 +340,7 @@ mod tests {
         TraceEvent {
             step,
             event: Event::QueueDeclareOk {
-                queue: Arc::from(queue),
+                queue: Rc::from(queue),
                 message_count: count,
                 consumer_count: 0,
             },
@@ -360,7 +360,7 @@ mod tests {
         let actual = vec![deliver(1, "a", 1, "x"), deliver(2, "a", 2, "z")];
         let diffs = compare(&expected, &actual).unwrap_err();
         assert_eq!(diffs.len(), 1);
-        assert_eq!(diffs[0].stream, Stream::Channel(Arc::from("a")));
+        assert_eq!(diffs[0].stream, Stream::Channel(Rc::from("a")));
         assert_eq!(diffs[0].index, 1);
         let text = diffs[0].to_string();
         assert!(
@@ -385,7 +385,7 @@ mod tests {
         assert!(diffs[0].actual.is_none());
         assert!(diffs[0].to_string().contains("missing"));
         let diffs = compare(&[], &[close(3, "b", 406, "")]).unwrap_err();
-        assert_eq!(diffs[0].stream, Stream::Channel(Arc::from("b")));
+        assert_eq!(diffs[0].stream, Stream::Channel(Rc::from("b")));
         assert!(diffs[0].to_string().contains("unexpected"));
     }
 
@@ -432,7 +432,7 @@ mod tests {
         ];
         let diffs = compare(&expected, &wrong_count).unwrap_err();
         assert_eq!(diffs.len(), 1);
-        assert_eq!(diffs[0].stream, Stream::Queue(Arc::from("q1")));
+        assert_eq!(diffs[0].stream, Stream::Queue(Rc::from("q1")));
         assert_eq!(diffs[0].index, 1);
     }
 
@@ -452,7 +452,7 @@ mod tests {
                 TraceEvent {
                     step: 0,
                     event: Event::QueueDeclareOk {
-                        queue: Arc::from(queue),
+                        queue: Rc::from(queue),
                         message_count: 0,
                         consumer_count: 0,
                     },
@@ -460,8 +460,8 @@ mod tests {
                 TraceEvent {
                     step: 1,
                     event: Event::ConsumeOk {
-                        channel: Arc::from("main"),
-                        consumer_tag: Arc::from(tag),
+                        channel: Rc::from("main"),
+                        consumer_tag: Rc::from(tag),
                     },
                 },
             ]

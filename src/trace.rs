@@ -1,6 +1,6 @@
 //! Trace format v1: what the broker sends, in order, each tagged with the step that caused it.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +35,8 @@ pub enum Event {
         redelivered: bool,
         exchange: Name,
         routing_key: Name,
-        body: Arc<str>,
-        properties: Arc<Properties>,
+        body: Rc<str>,
+        properties: Rc<Properties>,
     },
     #[serde(rename = "basic.get-ok")]
     GetOk {
@@ -45,8 +45,8 @@ pub enum Event {
         redelivered: bool,
         exchange: Name,
         routing_key: Name,
-        body: Arc<str>,
-        properties: Arc<Properties>,
+        body: Rc<str>,
+        properties: Rc<Properties>,
         message_count: u32,
     },
     #[serde(rename = "basic.get-empty")]
@@ -58,7 +58,7 @@ pub enum Event {
         reply_text: String,
         exchange: Name,
         routing_key: Name,
-        body: Arc<str>,
+        body: Rc<str>,
     },
     /// Publisher confirm: the broker took responsibility for the message.
     #[serde(rename = "basic.ack")]

@@ -12,7 +12,7 @@
 //! loudly without them, except under CI.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -325,9 +325,9 @@ fn build(
                     Op::BasicPublish {
                         exchange: name(exchange),
                         routing_key: name(key),
-                        body: Arc::from(format!("m{n}")),
+                        body: Rc::from(format!("m{n}")),
                         mandatory: *mandatory,
-                        properties: Arc::new(Properties {
+                        properties: Rc::new(Properties {
                             delivery_mode: persistent.then_some(2),
                             priority: *priority,
                             ..Properties::default()

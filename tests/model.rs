@@ -20,7 +20,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use proptest::prelude::*;
 use proptest::strategy::Union;
@@ -472,9 +472,9 @@ fn publish(index: usize, route: Route, q: usize, persistent: bool, mandatory: bo
         exchange: name(exchange),
         routing_key: key,
         // Unique bodies make every message recognisable in a failing trace.
-        body: Arc::from(format!("m{index}")),
+        body: Rc::from(format!("m{index}")),
         mandatory,
-        properties: Arc::new(Properties {
+        properties: Rc::new(Properties {
             delivery_mode: persistent.then_some(2),
             ..Properties::default()
         }),
@@ -540,7 +540,7 @@ fn to_step(world: &World, index: usize, a: &Action, tags: &mut Tags) -> Step {
         } => {
             let mut op = publish(index, route, q, persistent, mandatory);
             if let (Op::BasicPublish { properties, .. }, Some(ms)) = (&mut op, expiration) {
-                Arc::make_mut(properties).expiration = Some(ms.to_string());
+                Rc::make_mut(properties).expiration = Some(ms.to_string());
             }
             on(ch, op)
         }
@@ -1586,7 +1586,7 @@ fn check_restart(s: &Scenario) -> Result<(), String> {
     });
     // Persistent messages of stored queues: ready ones as they are, delivered ones (unacked
     // or held by a transaction's ack) back as redelivered; all in seq order.
-    let mut want_queues: BTreeMap<Name, Vec<(u64, Arc<str>, bool)>> = pre
+    let mut want_queues: BTreeMap<Name, Vec<(u64, Rc<str>, bool)>> = pre
         .queues
         .iter()
         .filter(|q| stored_queue(&q.name))
@@ -1637,7 +1637,7 @@ fn check_restart(s: &Scenario) -> Result<(), String> {
         got_exchanges == want_exchanges,
         "exchanges after restart {got_exchanges:?}, want {want_exchanges:?}"
     );
-    let got_queues: BTreeMap<Name, Vec<(u64, Arc<str>, bool)>> = post
+    let got_queues: BTreeMap<Name, Vec<(u64, Rc<str>, bool)>> = post
         .queues
         .iter()
         .map(|q| {
@@ -1816,13 +1816,13 @@ enum Seen {
         ch: Name,
         ctag: Name,
         tag: u64,
-        body: Arc<str>,
+        body: Rc<str>,
         redelivered: bool,
     },
     GetOk {
         ch: Name,
         tag: u64,
-        body: Arc<str>,
+        body: Rc<str>,
         redelivered: bool,
     },
     GetEmpty {
@@ -1833,7 +1833,7 @@ enum Seen {
 #[derive(Clone, Debug)]
 struct Ready {
     seq: u64,
-    body: Arc<str>,
+    body: Rc<str>,
     redelivered: bool,
 }
 
@@ -1977,7 +1977,7 @@ impl Model {
         };
         let steps = match *a {
             MAction::Publish => {
-                let body: Arc<str> = Arc::from(format!("m{index}"));
+                let body: Rc<str> = Rc::from(format!("m{index}"));
                 self.ready.push_back(Ready {
                     seq: self.next_seq,
                     body: body.clone(),
@@ -1991,7 +1991,7 @@ impl Model {
                         routing_key: name("q"),
                         body,
                         mandatory: false,
-                        properties: Arc::new(Properties::default()),
+                        properties: Rc::new(Properties::default()),
                     },
                 )]
             }
@@ -2227,12 +2227,12 @@ fn check_model(actions: &[MAction]) -> Result<(), (Scenario, String)> {
                 format!("after {a:?}\nmodel predicts {want:#?}\nengine sent {got:#?}"),
             );
         }
-        let engine_ready: Vec<Arc<str>> = d.broker.state().queues[0]
+        let engine_ready: Vec<Rc<str>> = d.broker.state().queues[0]
             .ready
             .iter()
             .map(|m| m.body.clone())
             .collect();
-        let model_ready: Vec<Arc<str>> = model.ready.iter().map(|r| r.body.clone()).collect();
+        let model_ready: Vec<Rc<str>> = model.ready.iter().map(|r| r.body.clone()).collect();
         if engine_ready != model_ready {
             return fail(
                 &steps,

@@ -6,7 +6,7 @@
 //! changed message: it is what a user sees.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::rc::Rc;
 
 use expect_test::{expect, Expect};
 use proptest::prelude::*;
@@ -710,9 +710,9 @@ fn defaults() {
                 &Op::BasicPublish {
                     exchange: Name::from(""),
                     routing_key: Name::from(""),
-                    body: Arc::from(""),
+                    body: Rc::from(""),
                     mandatory: false,
-                    properties: Arc::new(Properties::default()),
+                    properties: Rc::new(Properties::default()),
                 }
             ),
         ]
@@ -1133,9 +1133,9 @@ fn op() -> impl Strategy<Value = Op> {
             |(exchange, routing_key, body, mandatory, properties)| Op::BasicPublish {
                 exchange,
                 routing_key,
-                body: Arc::from(body.as_str()),
+                body: Rc::from(body.as_str()),
                 mandatory,
-                properties: Arc::new(properties),
+                properties: Rc::new(properties),
             }
         ),
         (name(), any::<bool>()).prop_map(|(queue, no_ack)| Op::BasicGet { queue, no_ack }),

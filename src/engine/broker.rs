@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use super::channel::{Channel, Connection, Consumer, ConsumerKey, Mode, Unacked};
 use super::dead_letter::{self, DeadLetter, Reason};
@@ -103,7 +103,7 @@ pub struct Broker {
 /// Where a publish goes once routed: the queues and what to tell the publisher.
 struct Publish<'a> {
     channel: &'a Name,
-    message: Arc<Message>,
+    message: Rc<Message>,
     queues: Vec<Name>,
     mandatory: bool,
     confirm: Option<u64>,
@@ -1247,9 +1247,9 @@ impl Broker {
         ch: &Name,
         exchange: &Name,
         routing_key: &Name,
-        body: &Arc<str>,
+        body: &Rc<str>,
         mandatory: bool,
-        properties: &Arc<Properties>,
+        properties: &Rc<Properties>,
     ) -> Result<(), AmqpError> {
         let x = self
             .exchanges
@@ -1263,7 +1263,7 @@ impl Broker {
         if let Some(expiration) = &properties.expiration {
             parse_expiration(expiration)?;
         }
-        let message = Arc::new(Message {
+        let message = Rc::new(Message {
             exchange: exchange.clone(),
             routing_key: routing_key.clone(),
             body: body.clone(),
@@ -1368,7 +1368,7 @@ impl Broker {
     /// A message arriving at a queue: refused when full under `reject-publish`, handed straight
     /// to a waiting consumer when the queue is empty, otherwise queued (and the head dropped
     /// while over the limit under `drop-head`).
-    fn enqueue(&mut self, queue: &Name, message: &Arc<Message>) -> Enqueued {
+    fn enqueue(&mut self, queue: &Name, message: &Rc<Message>) -> Enqueued {
         let now = self.now;
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -1560,7 +1560,7 @@ impl Broker {
         if !self.exchanges.contains_key(&dl.exchange) {
             return;
         }
-        let message = Arc::new(dl.republished(self.now));
+        let message = Rc::new(dl.republished(self.now));
         let queues = self.route(
             &dl.exchange,
             &message.routing_key,

@@ -1,7 +1,7 @@
 //! Dead-lettering: the message a queue gives up on is republished to its dead-letter
 //! exchange, with an `x-death` history in its headers.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -93,7 +93,7 @@ impl DeadLetter {
                 .clone()
                 .unwrap_or_else(|| old.routing_key.clone()),
             body: old.body.clone(),
-            properties: Arc::new(properties),
+            properties: Rc::new(properties),
             published_at: now,
         }
     }

@@ -1,7 +1,7 @@
 //! Messages as the broker holds them: one shared, immutable body and properties, and a
 //! per-queue entry that remembers the queue position, the redelivered flag and the expiry.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +14,8 @@ pub struct Message {
     /// its dead-letter exchange and key).
     pub exchange: Name,
     pub routing_key: Name,
-    pub body: Arc<str>,
-    pub properties: Arc<Properties>,
+    pub body: Rc<str>,
+    pub properties: Rc<Properties>,
     /// Virtual time of the publish, for per-message TTL.
     pub published_at: u64,
 }
@@ -38,7 +38,7 @@ pub struct Entry {
     pub seq: u64,
     /// Effective priority (0 when the queue has no `x-max-priority`).
     pub priority: u8,
-    pub message: Arc<Message>,
+    pub message: Rc<Message>,
     pub redelivered: bool,
     /// Absolute virtual time at which the message expires, from the lower of the queue's and
     /// the message's TTL.

@@ -1,7 +1,7 @@
 //! A serializable view of the whole broker: what the UI draws, what `state()` returns to
 //! JavaScript, and what tests inspect. Built on demand; the broker does not keep it.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -48,8 +48,8 @@ pub struct MessageState {
     pub seq: u64,
     pub exchange: Name,
     pub routing_key: Name,
-    pub body: Arc<str>,
-    pub properties: Arc<Properties>,
+    pub body: Rc<str>,
+    pub properties: Rc<Properties>,
     pub redelivered: bool,
     pub priority: u8,
     /// Virtual time at which it expires, if it has a TTL.
@@ -135,7 +135,7 @@ pub struct TxState {
 pub struct PendingPublishState {
     pub exchange: Name,
     pub routing_key: Name,
-    pub body: Arc<str>,
+    pub body: Rc<str>,
     pub queues: Vec<Name>,
 }
 

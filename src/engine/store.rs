@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ pub struct BindingDef {
 /// A persistent message in a durable queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredMessage {
-    pub message: Arc<Message>,
+    pub message: Rc<Message>,
     pub priority: u8,
     pub expires_at: Option<u64>,
     /// Set once the message has been delivered: after a restart it comes back redelivered.

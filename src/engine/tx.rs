@@ -4,7 +4,7 @@
 //! commit. Acks, nacks and rejects take their deliveries off the channel at once, so that the
 //! same tag cannot be acked twice, and give them back on rollback.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use super::channel::Unacked;
 use super::message::Message;
@@ -12,7 +12,7 @@ use crate::scenario::Name;
 
 #[derive(Debug, Clone)]
 pub struct PendingPublish {
-    pub message: Arc<Message>,
+    pub message: Rc<Message>,
     pub queues: Vec<Name>,
     pub mandatory: bool,
 }

@@ -290,12 +290,25 @@ pub fn run_many(
     if opts.vhost.is_none() && opts.isolation == Isolation::Cleanup {
         parallel = 1;
     }
-    let run_one = |i: usize| {
+    // The engine's values are single-threaded (`Rc`): worker threads get each scenario as
+    // JSON text and hand the trace back as JSON text.
+    let texts: Vec<String> = scenarios
+        .iter()
+        .map(|(_, s)| s.to_json().to_string())
+        .collect();
+    let run_one = |i: usize| -> Result<String, Error> {
         let mut o = opts.clone();
         if let Some(v) = vhosts.get(&i) {
             o.vhost = Some(v.clone());
         }
-        run(&scenarios[i].1, &o)
+        let scenario = crate::scenario::parse(&texts[i], &crate::scenario::Limits::default())
+            .map_err(|e| Error(format!("the scenario does not read back: {e}")))?;
+        run(&scenario, &o).map(|t| crate::trace::to_json(&t))
+    };
+    let read_back = |r: Result<String, Error>| {
+        r.and_then(|t| {
+            crate::trace::from_json(&t).map_err(|e| Error(format!("trace does not read back: {e}")))
+        })
     };
     let mut results: Vec<Option<Result<Vec<TraceEvent>, Error>>> =
         (0..scenarios.len()).map(|_| None).collect();
@@ -315,7 +328,7 @@ pub fn run_many(
         }
     });
     for (i, r) in done.into_inner().unwrap_or_default() {
-        results[i] = Some(r);
+        results[i] = Some(read_back(r));
     }
     let made: Vec<String> = vhosts.values().cloned().collect();
     if !made.is_empty() {
@@ -324,7 +337,7 @@ pub fn run_many(
         }
     }
     for i in serial {
-        results[i] = Some(run_one(i));
+        results[i] = Some(run(&scenarios[i].1, &opts));
     }
     results
         .into_iter()

@@ -1,8 +1,8 @@
 //! Steps to AMQP methods, broker frames to trace events.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -116,7 +116,7 @@ pub fn cleanup(
     }
     let mut r = Runner::new(ep, vhost, opts);
     r.recording = false;
-    let ch: Name = Arc::from("cleanup");
+    let ch: Name = Rc::from("cleanup");
     for q in queues.iter().filter(|q| !q.is_empty()) {
         let m = Enc::method(50, 40)
             .u16(0)
@@ -214,7 +214,7 @@ struct Runner {
 }
 
 fn name(s: &str) -> Name {
-    Arc::from(s)
+    Rc::from(s)
 }
 
 impl Runner {
@@ -886,8 +886,8 @@ impl Runner {
             return;
         }
         let p = ch.pending.take().expect("checked above");
-        let body: Arc<str> = Arc::from(String::from_utf8_lossy(&p.body).as_ref());
-        let properties = Arc::new(p.properties);
+        let body: Rc<str> = Rc::from(String::from_utf8_lossy(&p.body).as_ref());
+        let properties = Rc::new(p.properties);
         let channel = channel.clone();
         let (event, reply) = match p.method {
             Method::Deliver {
@@ -1196,7 +1196,7 @@ pub fn normalize(events: &mut [TraceEvent], vhost: &str) {
                     .as_ref()
                     .is_some_and(|h| h.contains_key("x-death"));
                 if deaths {
-                    let headers = Arc::make_mut(properties)
+                    let headers = Rc::make_mut(properties)
                         .headers
                         .as_mut()
                         .expect("checked above");
@@ -1252,8 +1252,8 @@ mod tests {
                     redelivered: false,
                     exchange: name(""),
                     routing_key: name("amq.gen-Other"),
-                    body: Arc::from("b"),
-                    properties: Arc::new(Properties {
+                    body: Rc::from("b"),
+                    properties: Rc::new(Properties {
                         headers: Some(headers),
                         ..Properties::default()
                     }),

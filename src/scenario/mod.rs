@@ -9,7 +9,7 @@ mod write;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -33,7 +33,7 @@ pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub const FORMAT_V1: &str = "queue-playground/v1";
 
 /// A shared, immutable name (exchange, queue, channel, connection, consumer tag).
-pub type Name = Arc<str>;
+pub type Name = Rc<str>;
 
 /// An AMQP field table as JSON: header values, binding arguments.
 pub type Table = Map<String, Value>;
@@ -212,9 +212,9 @@ pub enum Op {
     BasicPublish {
         exchange: Name,
         routing_key: Name,
-        body: Arc<str>,
+        body: Rc<str>,
         mandatory: bool,
-        properties: Arc<Properties>,
+        properties: Rc<Properties>,
     },
     BasicGet {
         queue: Name,

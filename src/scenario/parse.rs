@@ -4,7 +4,7 @@
 //! step index, the op, the dotted field path and what was expected, and so that an unknown field
 //! lists the fields the op does take.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -568,9 +568,9 @@ fn parse_op(op: &str, f: &mut Fields<'_>) -> Result<Op, ScenarioError> {
             Op::BasicPublish {
                 exchange,
                 routing_key,
-                body: Arc::from(body),
+                body: Rc::from(body),
                 mandatory: f.bool("mandatory", false)?,
-                properties: Arc::new(properties),
+                properties: Rc::new(properties),
             }
         }
         "basic.get" => Op::BasicGet {
