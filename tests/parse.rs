@@ -821,35 +821,7 @@ fn corpus_covers_every_op() {
             seen.extend(s.steps.iter().map(|st| st.op.name()));
         }
     }
-    let all = [
-        "exchange.declare",
-        "exchange.delete",
-        "exchange.bind",
-        "exchange.unbind",
-        "queue.declare",
-        "queue.bind",
-        "queue.unbind",
-        "queue.purge",
-        "queue.delete",
-        "basic.qos",
-        "basic.consume",
-        "basic.cancel",
-        "basic.publish",
-        "basic.get",
-        "basic.ack",
-        "basic.nack",
-        "basic.reject",
-        "basic.recover",
-        "tx.select",
-        "tx.commit",
-        "tx.rollback",
-        "confirm.select",
-        "channel.open",
-        "channel.close",
-        "connection.close",
-        "broker.restart",
-        "clock.advance",
-    ];
+    let all = queue_playground::scenario::OPS;
     let missing: Vec<&str> = all
         .iter()
         .copied()

@@ -1051,23 +1051,20 @@ impl Broker {
                 if q.owner != owner {
                     return Err(AmqpError::locked_queue(queue));
                 }
-                if q.durable != flags.durable {
-                    return Err(AmqpError::inequivalent(
-                        "queue",
-                        queue,
-                        "durable",
-                        &format!("'{}'", flags.durable),
-                        &format!("'{}'", q.durable),
-                    ));
-                }
-                if q.auto_delete != flags.auto_delete {
-                    return Err(AmqpError::inequivalent(
-                        "queue",
-                        queue,
-                        "auto_delete",
-                        &format!("'{}'", flags.auto_delete),
-                        &format!("'{}'", q.auto_delete),
-                    ));
+                let flags_now = [
+                    ("durable", flags.durable, q.durable),
+                    ("auto_delete", flags.auto_delete, q.auto_delete),
+                ];
+                for (arg, want, have) in flags_now {
+                    if want != have {
+                        return Err(AmqpError::inequivalent(
+                            "queue",
+                            queue,
+                            arg,
+                            &format!("'{want}'"),
+                            &format!("'{have}'"),
+                        ));
+                    }
                 }
                 queue_args_equivalent(queue, &q.args, args)?;
             }

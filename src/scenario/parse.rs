@@ -330,8 +330,8 @@ fn describe(value: &Value) -> String {
     }
 }
 
-/// Every op the format knows, for the unknown-op message.
-const OPS: &[&str] = &[
+/// Every op the format knows, by the name scenarios write.
+pub const OPS: &[&str] = &[
     "exchange.declare",
     "exchange.delete",
     "exchange.bind",
