@@ -1303,9 +1303,21 @@ impl Broker {
     /// refused it.
     fn deliver_publish(&mut self, p: Publish<'_>) -> bool {
         let mut queues = p.queues;
-        // A transaction routes at publish time; a queue may have gone by the commit.
-        queues.retain(|q| self.queues.contains_key(q));
         let routed_at = self.out.effects.len();
+        let mut refused = false;
+        let mut stored = false;
+        // A transaction routes at publish time: a queue may have gone by the commit.
+        queues.retain(|q| match self.enqueue(q, &p.message) {
+            Enqueued::Gone => false,
+            Enqueued::Refused => {
+                refused = true;
+                true
+            }
+            Enqueued::Accepted { stored: s } => {
+                stored |= s;
+                true
+            }
+        });
         if queues.is_empty() && p.mandatory {
             self.out.emit(Event::Return {
                 channel: p.channel.clone(),
@@ -1315,14 +1327,6 @@ impl Broker {
                 routing_key: p.message.routing_key.clone(),
                 body: p.message.body.clone(),
             });
-        }
-        let mut refused = false;
-        let mut stored = false;
-        for q in &queues {
-            match self.enqueue(q, &p.message) {
-                Enqueued::Refused => refused = true,
-                Enqueued::Accepted { stored: s } => stored |= s,
-            }
         }
         // Noted before what it caused, without copying the list of queues.
         if self.out.record_effects {
@@ -1367,9 +1371,11 @@ impl Broker {
     /// while over the limit under `drop-head`).
     fn enqueue(&mut self, queue: &Name, message: &Rc<Message>) -> Enqueued {
         let now = self.now;
+        let Some(q) = self.queues.get_mut(queue) else {
+            return Enqueued::Gone;
+        };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let q = &mut self.queues[queue];
         if q.overflow() != Overflow::DropHead && q.would_overflow(message.size()) {
             if q.overflow() == Overflow::RejectPublishDlx {
                 let entry = Entry {
@@ -1464,8 +1470,17 @@ impl Broker {
     fn apply_settle(&mut self, settle: Settle, taken: Vec<Unacked>) {
         match settle {
             Settle::Ack => {
+                // Acks come in runs from one queue: look it up once per run.
+                let mut last: Option<(u64, bool)> = None;
                 for u in taken {
-                    let stored = self.live_queue(&u).is_some_and(is_stored);
+                    let stored = match last {
+                        Some((id, stored)) if id == u.queue_id => stored,
+                        _ => {
+                            let stored = self.live_queue(&u).is_some_and(is_stored);
+                            last = Some((u.queue_id, stored));
+                            stored
+                        }
+                    };
                     forget(
                         stored,
                         &u.queue,
@@ -1581,8 +1596,12 @@ struct QueueFlags {
 }
 
 enum Enqueued {
-    Accepted { stored: bool },
+    Accepted {
+        stored: bool,
+    },
     Refused,
+    /// The queue no longer exists.
+    Gone,
 }
 
 /// Whether a queue's persistent messages are written to the store: durable, not exclusive

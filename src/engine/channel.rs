@@ -132,19 +132,27 @@ impl Channel {
     /// channel: an ack inside a transaction takes the tag at once but frees prefetch only on
     /// commit, as in RabbitMQ.
     pub fn release(&mut self, settled: &[Unacked]) {
-        for u in settled {
-            if let Some(key) = &u.consumer {
+        // Deliveries settled together mostly share a consumer: one lookup per run of them.
+        let mut rest = settled;
+        while let Some(first) = rest.first() {
+            let run = rest
+                .iter()
+                .take_while(|u| u.consumer == first.consumer)
+                .count();
+            if let Some(key) = &first.consumer {
+                let n = run as u32;
                 if let Some(c) = self.consumers.get_mut(&key.tag).filter(|c| c.id == key.id) {
-                    c.unacked = c.unacked.saturating_sub(1);
+                    c.unacked = c.unacked.saturating_sub(n);
                 }
-                self.consumer_unacked = self.consumer_unacked.saturating_sub(1);
+                self.consumer_unacked = self.consumer_unacked.saturating_sub(n);
             }
+            rest = &rest[run..];
         }
     }
 
-    /// Takes (without releasing) the deliveries an ack, nack or reject names: one tag, or with `multiple` every tag
-    /// up to it, or with `multiple` and tag 0 all of them. `None` when the named tag is not
-    /// outstanding (RabbitMQ's "unknown delivery tag"), even with `multiple`.
+    /// Takes (without releasing) the deliveries an ack, nack or reject names: one tag, or with
+    /// `multiple` every tag up to it, or with `multiple` and tag 0 all of them. `None` when the
+    /// named tag is not outstanding (RabbitMQ's "unknown delivery tag"), even with `multiple`.
     pub fn take_acked(&mut self, tag: u64, multiple: bool) -> Option<Vec<Unacked>> {
         if multiple && tag == 0 {
             return Some(self.take_all_unacked());
