@@ -472,14 +472,7 @@ impl Broker {
     /// AMQP's shortcut: an empty queue name means the queue this channel declared last (and,
     /// in a binding with an empty routing key too, so does the key).
     fn expand_queue_shortcut<'a>(&self, ch: &Name, op: &'a Op) -> Result<Cow<'a, Op>, AmqpError> {
-        let last = || {
-            self.channel(ch)
-                .last_queue
-                .clone()
-                .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
-        };
-        let mut expanded = op.clone();
-        match &mut expanded {
+        let named = match op {
             Op::QueueDeclare {
                 queue,
                 passive: true,
@@ -489,22 +482,38 @@ impl Broker {
             | Op::QueueDelete { queue, .. }
             | Op::BasicConsume { queue, .. }
             | Op::BasicGet { queue, .. }
-                if queue.is_empty() =>
-            {
-                *queue = last()?;
-            }
+            | Op::QueueBind { queue, .. }
+            | Op::QueueUnbind { queue, .. } => queue,
+            _ => return Ok(Cow::Borrowed(op)),
+        };
+        if !named.is_empty() {
+            // The common case: nothing to expand, nothing copied.
+            return Ok(Cow::Borrowed(op));
+        }
+        let last = self
+            .channel(ch)
+            .last_queue
+            .clone()
+            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))?;
+        let mut expanded = op.clone();
+        match &mut expanded {
             Op::QueueBind {
                 queue, routing_key, ..
             }
             | Op::QueueUnbind {
                 queue, routing_key, ..
-            } if queue.is_empty() => {
-                *queue = last()?;
+            } => {
                 if routing_key.is_empty() {
-                    *routing_key = queue.clone();
+                    *routing_key = last.clone();
                 }
+                *queue = last;
             }
-            _ => return Ok(Cow::Borrowed(op)),
+            Op::QueueDeclare { queue, .. }
+            | Op::QueuePurge { queue }
+            | Op::QueueDelete { queue, .. }
+            | Op::BasicConsume { queue, .. }
+            | Op::BasicGet { queue, .. } => *queue = last,
+            _ => {}
         }
         Ok(Cow::Owned(expanded))
     }

@@ -136,3 +136,71 @@ pub fn complete_now<F: Future>(future: F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::store::{Commit, DurableImage};
+    use crate::scenario::{parse, Limits};
+
+    fn scenario() -> Scenario {
+        parse(
+            r#"{"format":"queue-playground/v1","name":"t","steps":[
+                {"op":"queue.declare","queue":"q","durable":true},
+                {"op":"confirm.select"},
+                {"op":"basic.publish","routing_key":"q","body":"a","properties":{"delivery_mode":2}},
+                {"op":"broker.restart"},
+                {"op":"basic.get","queue":"q"}]}"#,
+            &Limits::default(),
+        )
+        .unwrap()
+    }
+
+    /// Refuses every commit from the `fail_from`-th on, as a full disk would.
+    struct Failing {
+        inner: MemoryStore,
+        fail_from: u64,
+    }
+
+    impl Store for Failing {
+        async fn load(&mut self) -> Result<DurableImage, LoadError> {
+            self.inner.load().await
+        }
+
+        async fn commit(&mut self, commit: &Commit) -> Result<(), CommitError> {
+            if self.inner.commits + 1 >= self.fail_from {
+                return Err(CommitError::QuotaExceeded("full".into()));
+            }
+            self.inner.commit(commit).await
+        }
+    }
+
+    #[test]
+    fn a_borrowed_store_gives_the_same_trace_and_keeps_the_image() {
+        let mut store = MemoryStore::default();
+        let events = complete_now(run_with_store(&scenario(), &mut store))
+            .expect("memory store is ready")
+            .expect("memory store commits");
+        assert_eq!(events, run(&scenario()));
+        assert_eq!(store.image().queues.len(), 1);
+        // The message was fetched with a get after the restart and not acked: still stored.
+        assert_eq!(store.image().message_count(), 1);
+    }
+
+    #[test]
+    fn a_failed_commit_names_its_step_and_sends_no_confirm() {
+        let mut store = Failing {
+            inner: MemoryStore::default(),
+            fail_from: 2,
+        };
+        let result = complete_now(run_with_store(&scenario(), &mut store)).expect("ready");
+        assert_eq!(
+            result,
+            Err(RunError::Commit {
+                step: 2,
+                error: CommitError::QuotaExceeded("full".into()),
+            })
+        );
+        assert_eq!(store.inner.image().message_count(), 0);
+    }
+}
