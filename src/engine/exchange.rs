@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::store::{BindingDef, DestinationKind, ExchangeDef};
+use super::store::{DestinationKind, ExchangeDef};
 use crate::scenario::{ExchangeType, Name, Table};
 
 #[derive(Debug, Clone)]
@@ -49,20 +49,6 @@ impl Exchange {
         }
     }
 
-    pub fn def(&self) -> ExchangeDef {
-        ExchangeDef {
-            name: self.name.clone(),
-            kind: self.kind,
-            auto_delete: self.auto_delete,
-            internal: self.internal,
-            alternate_exchange: self.alternate_exchange.clone(),
-        }
-    }
-
-    pub fn is_predeclared(name: &str) -> bool {
-        PREDECLARED.iter().any(|(n, _, _)| *n == name)
-    }
-
     /// The destinations whose bindings match, in binding order, without repeats.
     pub fn matching<'a>(
         &'a self,
@@ -75,18 +61,6 @@ impl Exchange {
             ExchangeType::Topic => topic_matches(&b.routing_key, routing_key),
             ExchangeType::Headers => headers_match(&b.arguments, headers),
         })
-    }
-}
-
-impl Binding {
-    pub fn def(&self, source: &Name) -> BindingDef {
-        BindingDef {
-            source: source.clone(),
-            destination: self.destination.clone(),
-            destination_kind: self.destination_kind,
-            routing_key: self.routing_key.clone(),
-            arguments: self.arguments.clone(),
-        }
     }
 }
 

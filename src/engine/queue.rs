@@ -58,20 +58,8 @@ impl Queue {
         }
     }
 
-    pub fn def(&self) -> QueueDef {
-        QueueDef {
-            name: self.name.clone(),
-            auto_delete: self.auto_delete,
-            arguments: self.args.clone(),
-        }
-    }
-
     pub fn consumer_count(&self) -> usize {
         self.consumers.len() + self.blocked.len()
-    }
-
-    pub fn has_consumer(&self, c: &ConsumerRef) -> bool {
-        self.consumers.contains(c) || self.blocked.contains(c)
     }
 
     pub fn remove_consumer(&mut self, c: &ConsumerRef) {

@@ -28,9 +28,3 @@ pub struct TxBuffer {
     pub publishes: Vec<PendingPublish>,
     pub settles: Vec<(Settle, Vec<Unacked>)>,
 }
-
-impl TxBuffer {
-    pub fn is_empty(&self) -> bool {
-        self.publishes.is_empty() && self.settles.is_empty()
-    }
-}
