@@ -8,11 +8,17 @@
 
 pub mod compare;
 pub mod engine;
+pub mod export;
+#[cfg(target_arch = "wasm32")]
+pub mod js_api;
+pub mod presets;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod rabbitmq;
 pub mod scenario;
+pub mod share;
 pub mod timeline;
 pub mod trace;
+pub mod view;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -5,7 +5,7 @@
 
 mod trace_digest;
 
-use queue_playground::web::{self, Outcome};
+use queue_playground::web::app::{self as web, Outcome};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);

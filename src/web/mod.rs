@@ -1,200 +1,30 @@
-//! The browser page (skeleton): a scenario editor, a Run button and the trace as a list.
+//! The browser side: the Yew app, its embedding in other pages, and durable storage in
+//! IndexedDB. Only built for wasm32; pure logic it draws on (layout, plot series, share links,
+//! presets) lives outside, in modules that native tests reach.
 //!
-//! Everything the user typed and every message body is shown through Yew text nodes, which the
+//! Everything a user typed and every message body is shown through Yew text nodes, which the
 //! DOM escapes; nothing here builds HTML from strings.
 
-use web_sys::HtmlTextAreaElement;
-use yew::prelude::*;
+// Shared by every part: what an embed or the app page asks for, and how a handle drives it.
+pub mod options;
 
-use crate::trace::{self, Event, TraceEvent};
+// The app: one reducer, one component a file.
+pub mod app;
+pub mod inspector;
+pub mod state;
+pub mod timeline_view;
+pub mod topology;
 
-/// The work queue from the article: a durable queue, one message at a time per worker
-/// (`prefetch_count` 1), persistent messages and manual acks.
-pub const DEFAULT_SCENARIO: &str = r#"{
-  "format": "queue-playground/v1",
-  "name": "Work queue with manual acks",
-  "seed": 1,
-  "steps": [
-    {"op": "queue.declare", "queue": "task_queue", "durable": true},
-    {"op": "basic.qos", "channel": "worker", "prefetch_count": 1},
-    {"op": "basic.consume", "channel": "worker", "queue": "task_queue", "consumer_tag": "w1"},
-    {"op": "basic.publish", "channel": "producer", "exchange": "", "routing_key": "task_queue",
-     "body": "order #1", "properties": {"delivery_mode": 2}},
-    {"op": "basic.publish", "channel": "producer", "exchange": "", "routing_key": "task_queue",
-     "body": "order #2", "properties": {"delivery_mode": 2}},
-    {"op": "basic.ack", "channel": "worker", "delivery_tag": 1},
-    {"op": "basic.ack", "channel": "worker", "delivery_tag": 2}
-  ]
-}
-"#;
+// Editing, presets, sharing and plots.
+pub mod editor;
+pub mod palette;
+pub mod plots;
+pub mod share_bar;
 
-/// What the last run produced.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Trace(Vec<TraceEvent>),
-    /// The scenario was refused; the message names the step and field.
-    Error(String),
-}
+// Embedding: `mount(element, options)`, `<queue-playground>`.
+pub mod embed;
 
-/// Runs scenario text through the same facade as the command line, so the page shows exactly
-/// the trace `qp run` prints.
-pub fn run(text: &str) -> Outcome {
-    match crate::run_text(text) {
-        Ok(json) => match trace::from_json(&json) {
-            Ok(events) => Outcome::Trace(events),
-            // Our own output always parses; say so plainly if it ever does not.
-            Err(e) => Outcome::Error(format!("internal error: unreadable trace: {e}")),
-        },
-        Err(e) => Outcome::Error(e.to_string()),
-    }
-}
-
-/// The fields worth seeing at a glance, as `key=value` pairs.
-pub fn key_fields(event: &Event) -> String {
-    match event {
-        Event::QueueDeclareOk {
-            queue,
-            message_count,
-            consumer_count,
-        } => format!("queue={queue} messages={message_count} consumers={consumer_count}"),
-        Event::ConsumeOk {
-            channel,
-            consumer_tag,
-        }
-        | Event::Cancel {
-            channel,
-            consumer_tag,
-        } => format!("channel={channel} consumer_tag={consumer_tag}"),
-        Event::Deliver {
-            channel,
-            consumer_tag,
-            delivery_tag,
-            redelivered,
-            routing_key,
-            body,
-            ..
-        } => format!(
-            "channel={channel} consumer_tag={consumer_tag} delivery_tag={delivery_tag} \
-             redelivered={redelivered} routing_key={routing_key} body={body:?}"
-        ),
-        Event::GetOk {
-            channel,
-            delivery_tag,
-            redelivered,
-            routing_key,
-            body,
-            message_count,
-            ..
-        } => format!(
-            "channel={channel} delivery_tag={delivery_tag} redelivered={redelivered} \
-             routing_key={routing_key} body={body:?} messages={message_count}"
-        ),
-        Event::GetEmpty { channel } => format!("channel={channel}"),
-        Event::Return {
-            channel,
-            reply_code,
-            reply_text,
-            routing_key,
-            body,
-            ..
-        } => format!(
-            "channel={channel} {reply_code} {reply_text} routing_key={routing_key} body={body:?}"
-        ),
-        Event::ConfirmAck {
-            channel,
-            delivery_tag,
-            multiple,
-        }
-        | Event::ConfirmNack {
-            channel,
-            delivery_tag,
-            multiple,
-        } => format!("channel={channel} delivery_tag={delivery_tag} multiple={multiple}"),
-        Event::PurgeOk {
-            queue,
-            message_count,
-        }
-        | Event::DeleteOk {
-            queue,
-            message_count,
-        } => format!("queue={queue} messages={message_count}"),
-        Event::ChannelClose {
-            channel,
-            reply_code,
-            reply_text,
-        } => format!("channel={channel} {reply_code} {reply_text}"),
-        Event::ConnectionClose {
-            connection,
-            reply_code,
-            reply_text,
-        } => format!("connection={connection} {reply_code} {reply_text}"),
-    }
-}
-
-#[function_component(App)]
-pub fn app() -> Html {
-    let text = use_state(|| DEFAULT_SCENARIO.to_owned());
-    // Run once on load so the page opens on a trace, not on an empty box.
-    let outcome = use_state(|| run(DEFAULT_SCENARIO));
-
-    let oninput = {
-        let text = text.clone();
-        Callback::from(move |e: InputEvent| {
-            let area: HtmlTextAreaElement = e.target_unchecked_into();
-            text.set(area.value());
-        })
-    };
-    let area = use_node_ref();
-    let onclick = {
-        let (area, text, outcome) = (area.clone(), text.clone(), outcome.clone());
-        Callback::from(move |_: MouseEvent| {
-            // Read the box itself: a click can come before the re-render that follows typing,
-            // and this closure's `text` is the value of the render that made it.
-            let current = area
-                .cast::<HtmlTextAreaElement>()
-                .map(|a| a.value())
-                .unwrap_or_else(|| (*text).clone());
-            outcome.set(run(&current));
-            text.set(current);
-        })
-    };
-
-    html! {
-        <main>
-            <h1>{ "queue-playground" }</h1>
-            <p class="tagline">{ "RabbitMQ's semantics, running in your browser." }</p>
-            <label for="scenario">{ "Scenario (format v1)" }</label>
-            <textarea id="scenario" ref={area} spellcheck="false" value={(*text).clone()} {oninput} />
-            <div class="actions">
-                <button id="run" {onclick}>{ "Run" }</button>
-            </div>
-            <section class="result">{ view_outcome(&outcome) }</section>
-        </main>
-    }
-}
-
-fn view_outcome(outcome: &Outcome) -> Html {
-    match outcome {
-        Outcome::Error(message) => html! {
-            <p class="error" role="alert">{ message.clone() }</p>
-        },
-        Outcome::Trace(events) if events.is_empty() => html! {
-            <p class="empty">{ "The broker sent nothing." }</p>
-        },
-        Outcome::Trace(events) => html! {
-            <ol class="trace">
-                { for events.iter().map(view_event) }
-            </ol>
-        },
-    }
-}
-
-fn view_event(e: &TraceEvent) -> Html {
-    html! {
-        <li>
-            <span class="step">{ format!("step {}", e.step) }</span>
-            <span class="event">{ e.event.name() }</span>
-            <span class="fields">{ key_fields(&e.event) }</span>
-        </li>
-    }
-}
+// Durable storage: IndexedDB, one owner per playground id, the persisted session.
+pub mod indexeddb;
+pub mod ownership;
+pub mod persist;

@@ -1,0 +1,1 @@
+//! A scenario as code for a real broker (to be written).

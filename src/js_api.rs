@@ -1,0 +1,1 @@
+//! The engine from JavaScript (to be written).

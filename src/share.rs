@@ -1,0 +1,1 @@
+//! Share links: a whole scenario in a URL fragment (to be written).

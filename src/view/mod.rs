@@ -1,0 +1,1 @@
+//! What the UI draws, computed without a browser so that native tests can check it.
