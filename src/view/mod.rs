@@ -1,1 +1,3 @@
 //! What the UI draws, computed without a browser so that native tests can check it.
+
+pub mod series;

@@ -6,8 +6,8 @@
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
-use crate::trace::{self, Event, TraceEvent};
 use super::options::AppProps;
+use crate::trace::{self, Event, TraceEvent};
 
 /// The work queue from the article: a durable queue, one message at a time per worker
 /// (`prefetch_count` 1), persistent messages and manual acks.
