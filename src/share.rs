@@ -90,7 +90,9 @@ mod tests {
 
     #[test]
     fn fragment_is_url_safe() {
-        let text: String = (0..2000).map(|i| char::from(b' ' + (i * 7 % 90) as u8)).collect();
+        let text: String = (0..2000)
+            .map(|i| char::from(b' ' + (i * 7 % 90) as u8))
+            .collect();
         let fragment = encode(&text);
         assert!(fragment
             .bytes()
@@ -100,14 +102,18 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         let err = |f: &str| decode(f).unwrap_err().0;
-        expect_test::expect![[r#"not a share link: the fragment should start with `#s=`, found `#section-2`"#]]
-            .assert_eq(&err("#section-2"));
+        expect_test::expect![[
+            r#"not a share link: the fragment should start with `#s=`, found `#section-2`"#
+        ]]
+        .assert_eq(&err("#section-2"));
         expect_test::expect![[r#"the share link is damaged (not base64url: Invalid symbol 33, offset 3.); copy the whole link again"#]]
             .assert_eq(&err("s=abc!"));
         expect_test::expect![[r#"the share link is damaged (its compressed data does not inflate: Failed); copy the whole link again"#]]
             .assert_eq(&err(&format!("s={}", URL_SAFE_NO_PAD.encode([0xff; 16]))));
-        expect_test::expect![[r#"the share link does not hold UTF-8 text (invalid byte at offset 2)"#]]
-            .assert_eq(&err(&fragment_of(b"ok\xff\xfe")));
+        expect_test::expect![[
+            r#"the share link does not hold UTF-8 text (invalid byte at offset 2)"#
+        ]]
+        .assert_eq(&err(&fragment_of(b"ok\xff\xfe")));
     }
 
     #[test]
@@ -117,17 +123,25 @@ mod tests {
         // A megabyte of one letter deflates to about a kilobyte: a link that small must not
         // make the page allocate without bound.
         assert!(fragment.len() < 4096, "{}", fragment.len());
-        expect_test::expect![[r#"the share link holds more than 1024 KiB of scenario, the most a link may carry"#]]
-            .assert_eq(&decode(&fragment).unwrap_err().0);
+        expect_test::expect![[
+            r#"the share link holds more than 1024 KiB of scenario, the most a link may carry"#
+        ]]
+        .assert_eq(&decode(&fragment).unwrap_err().0);
         let at_limit = vec![b'a'; MAX_DECODED_BYTES];
-        assert_eq!(decode(&fragment_of(&at_limit)).map(|s| s.len()), Ok(MAX_DECODED_BYTES));
+        assert_eq!(
+            decode(&fragment_of(&at_limit)).map(|s| s.len()),
+            Ok(MAX_DECODED_BYTES)
+        );
     }
 
     #[test]
     fn whitespace_from_wrapped_links_is_ignored() {
         let fragment = encode("hello, queue");
         let (head, tail) = fragment.split_at(5);
-        assert_eq!(decode(&format!("{head}\n  {tail}")).as_deref(), Ok("hello, queue"));
+        assert_eq!(
+            decode(&format!("{head}\n  {tail}")).as_deref(),
+            Ok("hello, queue")
+        );
     }
 
     #[test]
