@@ -61,7 +61,8 @@ fn check(name: &str, scenario: Scenario) {
         let state = timeline.state();
         for q in &state.queues {
             let drawn = series.queues.iter().find(|s| s.name == q.name);
-            let (ready, unacked) = drawn.map_or((0, 0), |s| (s.ready[position], s.unacked[position]));
+            let (ready, unacked) =
+                drawn.map_or((0, 0), |s| (s.ready[position], s.unacked[position]));
             // An ack held by a transaction leaves the channel's unacked list, but the message
             // is unacked until the commit: the plot counts it, as RabbitMQ would.
             let held_settles = state
@@ -74,7 +75,11 @@ fn check(name: &str, scenario: Scenario) {
                         .flat_map(|s| &s.delivery_tags)
                         .map(move |tag| (c.name.to_string(), *tag))
                 })
-                .filter(|key| delivered_from.get(key).is_some_and(|from| **from == *q.name))
+                .filter(|key| {
+                    delivered_from
+                        .get(key)
+                        .is_some_and(|from| **from == *q.name)
+                })
                 .count();
             assert_eq!(
                 (ready as usize, unacked as usize),
@@ -88,8 +93,7 @@ fn check(name: &str, scenario: Scenario) {
         for s in &series.queues {
             if !state.queues.iter().any(|q| q.name == s.name) {
                 assert_eq!(
-                    s.ready[position],
-                    0,
+                    s.ready[position], 0,
                     "{name}: deleted queue {} after {position} steps",
                     s.name
                 );
@@ -104,7 +108,10 @@ fn check(name: &str, scenario: Scenario) {
             .iter()
             .filter(|e| matches!(e.event, Event::Deliver { .. } | Event::GetOk { .. }))
             .count();
-        assert_eq!(series.delivered[step] as usize, deliveries, "{name}: step {step}");
+        assert_eq!(
+            series.delivered[step] as usize, deliveries,
+            "{name}: step {step}"
+        );
     }
 }
 
@@ -142,7 +149,10 @@ fn rates_count_each_step() {
         {"op":"tx.commit","channel":"p"},
         {"op":"basic.get","channel":"g","queue":"q","no_ack":true}
     ]}"#;
-    let timeline = Timeline::new(parse(text, &Limits::default()).unwrap(), TimelineConfig::default());
+    let timeline = Timeline::new(
+        parse(text, &Limits::default()).unwrap(),
+        TimelineConfig::default(),
+    );
     let s = Series::new(&timeline);
     assert_eq!(s.published, [0, 1, 1, 0, 0, 0, 0, 1, 0]);
     assert_eq!(s.delivered, [0, 0, 0, 2, 0, 0, 0, 1, 0]);
