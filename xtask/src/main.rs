@@ -126,7 +126,10 @@ fn test(args: &[String]) -> Result<(), String> {
     for test in &wasm_tests {
         clippy_wasm.args(["--test", test]);
     }
-    stages.run("clippy (wasm32)", clippy_wasm.args(["--", "-D", "warnings"]))?;
+    stages.run(
+        "clippy (wasm32)",
+        clippy_wasm.args(["--", "-D", "warnings"]),
+    )?;
 
     stages.stage("tests (native, with RabbitMQ)", || {
         let node = rabbitmq::start()?;
