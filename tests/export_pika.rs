@@ -1,13 +1,12 @@
 //! The exported pika programs against a live RabbitMQ: each runs with `python3` in a fresh
-//! vhost, and what it prints must be what the engine says, channel by channel: the deliveries
-//! (`basic.deliver`, `basic.get-ok`, `basic.get-empty`: body, routing key, redelivered,
-//! delivery tag, in order) and the channel errors (reply code).
+//! vhost, and what it prints (trace events, one a line) must be the same behaviour as the
+//! engine's trace ([`compare`]: channel by channel, deliveries with body, routing key,
+//! redelivered and delivery tag, gets, returns, confirms, errors; declare/purge/delete counts).
 //!
 //! Needs `QP_AMQP_URL` and `QP_RABBITMQ_NODE` (fresh vhosts via `rabbitmqctl`), `python3` and
 //! pika 1.3+. Without `QP_AMQP_URL` the test is skipped, loudly, except under CI, where skipping
 //! is a failure.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use queue_playground::rabbitmq::{self, rabbitmqctl};
 use queue_playground::scenario::{self, parse, Limits, Op, Scenario};
-use queue_playground::trace::{Event, TraceEvent};
+use queue_playground::compare::{compare, report};
+use queue_playground::trace::TraceEvent;
 use queue_playground::{engine, export};
 
 /// Programs running at once.
@@ -51,52 +51,6 @@ fn skip_reason(name: &str, s: &Scenario) -> Option<String> {
         })
         .sum();
     (sleep > MAX_SLEEP_MS).then(|| format!("sleeps {sleep} ms on a real clock"))
-}
-
-/// What is compared of an event: its kind and the fields that say which message it is.
-fn delivery_view(e: &Event) -> Option<(String, String)> {
-    let (channel, line) = match e {
-        Event::Deliver {
-            channel,
-            delivery_tag,
-            redelivered,
-            routing_key,
-            body,
-            ..
-        } => (
-            channel,
-            format!("deliver tag={delivery_tag} redelivered={redelivered} key={routing_key:?} body={body:?}"),
-        ),
-        Event::GetOk {
-            channel,
-            delivery_tag,
-            redelivered,
-            routing_key,
-            body,
-            ..
-        } => (
-            channel,
-            format!("get-ok tag={delivery_tag} redelivered={redelivered} key={routing_key:?} body={body:?}"),
-        ),
-        Event::GetEmpty { channel } => (channel, "get-empty".to_owned()),
-        Event::ChannelClose {
-            channel,
-            reply_code,
-            ..
-        } => (channel, format!("channel.close {reply_code}")),
-        _ => return None,
-    };
-    Some((channel.to_string(), line))
-}
-
-fn per_channel(events: &[TraceEvent]) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for e in events {
-        if let Some((ch, line)) = delivery_view(&e.event) {
-            out.entry(ch).or_default().push(line);
-        }
-    }
-    out
 }
 
 fn url_with_vhost(url: &str, vhost: &str) -> String {
@@ -207,8 +161,8 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
     vhosts(node.as_deref(), &user, &names, true).expect("fresh vhosts (QP_RABBITMQ_NODE)");
     let tmp = std::env::temp_dir().join(format!("qp-export-pika-{stamp}"));
     std::fs::create_dir_all(&tmp).expect("temp dir");
-    // Work for the threads: programs and what the engine says, as text (engine values are `Rc`).
-    let work: Vec<(String, PathBuf, String, BTreeMap<String, Vec<String>>)> = runs
+    // Work for the threads; scenarios as JSON text, as engine values are `Rc`.
+    let work: Vec<(String, PathBuf, String, String)> = runs
         .iter()
         .zip(&names)
         .map(|((name, s), vhost)| {
@@ -218,7 +172,7 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
                 name.clone(),
                 program,
                 vhost.clone(),
-                per_channel(&engine::run(s)),
+                s.to_json().to_string(),
             )
         })
         .collect();
@@ -232,20 +186,22 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
                     *n += 1;
                     *n - 1
                 };
-                let Some((name, program, vhost, expected)) = work.get(i) else {
+                let Some((name, program, vhost, scenario)) = work.get(i) else {
                     return;
                 };
-                let result = run_program(program, &url_with_vhost(&url, vhost)).map(|mut events| {
-                    rabbitmq::normalize(&mut events, vhost);
-                    per_channel(&events)
-                });
-                let failure = match result {
+                let expected = engine::run(&parse(scenario, &Limits::default()).expect("reads back"));
+                let failure = match run_program(program, &url_with_vhost(&url, vhost)) {
                     Err(e) => Some(format!("{name}: {e}")),
-                    Ok(actual) if &actual != expected => Some(format!(
-                        "{name} ({}): the pika program saw other deliveries than the engine\n  engine: {expected:#?}\n  pika:   {actual:#?}",
-                        program.display()
-                    )),
-                    Ok(_) => None,
+                    Ok(mut actual) => {
+                        rabbitmq::normalize(&mut actual, vhost);
+                        compare(&expected, &actual).err().map(|diffs| {
+                            format!(
+                                "{name} ({}): the pika program's trace differs (expected = engine, got = pika):\n{}",
+                                program.display(),
+                                report(&diffs, 5)
+                            )
+                        })
+                    }
                 };
                 failures.lock().unwrap().extend(failure);
             });
