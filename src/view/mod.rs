@@ -1,3 +1,4 @@
 //! What the UI draws, computed without a browser so that native tests can check it.
 
 pub mod series;
+pub mod actions;
