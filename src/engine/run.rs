@@ -50,6 +50,17 @@ impl<S: Store> Driver<S> {
         }
     }
 
+    /// The same broker, clock and open group over another store (one that wraps this one,
+    /// say, to record what is written from here on).
+    pub fn map_store<T>(self, f: impl FnOnce(S) -> T) -> Driver<T> {
+        Driver {
+            broker: self.broker,
+            store: f(self.store),
+            now: self.now,
+            group: self.group,
+        }
+    }
+
     /// Virtual time, in milliseconds.
     pub fn now(&self) -> u64 {
         self.now
