@@ -268,7 +268,7 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, version: u32) -> Result<(), Js
                 .put_with_key(&JsValue::from(1), &JsValue::from_str("schema"))?;
         }
         // A later schema adds an arm here (and bumps SCHEMA_VERSION), migrating in `tx`.
-        _ => {}
+        other => return Err(JsValue::from_str(&format!("no upgrade to schema v{other}"))),
     }
     Ok(())
 }
@@ -285,12 +285,18 @@ fn open_error(name: &str, message: &str) -> LoadError {
 
 /// The page's IndexedDB, or why there is none.
 pub fn factory() -> Result<IdbFactory, LoadError> {
-    let global = js_sys::global();
-    let idb = Reflect::get(&global, &JsValue::from_str("indexedDB")).map_err(|e| {
+    factory_in(&js_sys::global())
+}
+
+/// The IndexedDB of a global object (a window, a worker, a frame).
+pub fn factory_in(global: &JsValue) -> Result<IdbFactory, LoadError> {
+    let idb = Reflect::get(global, &JsValue::from_str("indexedDB")).map_err(|e| {
         LoadError::Unavailable(format!("IndexedDB is not reachable ({})", dom_message(&e)))
     })?;
     idb.dyn_into::<IdbFactory>().map_err(|_| {
-        LoadError::Unavailable("this browser offers no IndexedDB (private mode or disabled)".into())
+        LoadError::Unavailable(
+            "this browser offers no IndexedDB here (private mode or disabled)".into(),
+        )
     })
 }
 
@@ -312,7 +318,8 @@ impl IdbStore {
             Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |e: IdbVersionChangeEvent| {
                 let old = e.old_version() as u32;
                 let result = (|| -> Result<(), JsValue> {
-                    let db: IdbDatabase = request.result()?.dyn_into()?;
+                    // Not `dyn_into`: a frame's database is another realm's IDBDatabase.
+                    let db: IdbDatabase = request.result()?.unchecked_into();
                     let tx = request
                         .transaction()
                         .ok_or_else(|| JsValue::from_str("no upgrade transaction"))?;
@@ -349,8 +356,8 @@ impl IdbStore {
                 // If the other page lets go later, the open completes: close it, unused.
                 let late = request.clone();
                 let close = Closure::once_into_js(move || {
-                    if let Ok(db) = late.result().and_then(|r| r.dyn_into::<IdbDatabase>()) {
-                        db.close();
+                    if let Ok(db) = late.result() {
+                        db.unchecked_into::<IdbDatabase>().close();
                     }
                 });
                 request.set_onsuccess(Some(close.unchecked_ref()));
@@ -374,8 +381,8 @@ impl IdbStore {
         }
         let db: IdbDatabase = request
             .result()
-            .and_then(|r| r.dyn_into().map_err(JsValue::from))
-            .map_err(|e| LoadError::Unavailable(dom_message(&e)))?;
+            .map_err(|e| LoadError::Unavailable(dom_message(&e)))?
+            .unchecked_into();
         let names: Vec<String> = Reflect::get(&db, &JsValue::from_str("objectStoreNames"))
             .map(|list| {
                 Array::from(&list)
@@ -414,6 +421,14 @@ impl IdbStore {
 
     pub fn options_mut(&mut self) -> &mut IdbOptions {
         &mut self.options
+    }
+
+    /// Test hook: interrupts the `fault.commit`-th commit from now.
+    pub fn inject(&mut self, fault: Fault) {
+        self.options.fault = Some(Fault {
+            commit: self.commits + fault.commit,
+            ..fault
+        });
     }
 
     pub fn database(&self) -> &IdbDatabase {
