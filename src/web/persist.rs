@@ -21,7 +21,7 @@ use web_sys::IdbFactory;
 use yew::Callback;
 
 use super::indexeddb::{self, Fault, IdbOptions, IdbStore, MetaUpdate};
-use super::ownership::Ownership;
+use super::ownership::{sleep, Ownership};
 use crate::engine::store::{
     Commit, CommitError, DurableImage, LoadError, MemoryStore, Store, StoredMessage,
 };
@@ -400,15 +400,20 @@ impl Persistence {
     /// [`Persistence::take_over`], finished when this instance owns the store and has
     /// started storing its own state.
     pub async fn take_over_now(&self) {
-        let (ownership, store) = {
-            let mut inner = self.inner.borrow_mut();
-            if !matches!(inner.mode, Mode::ReadOnly(_)) {
-                return;
+        let (ownership, mut store) = loop {
+            {
+                let mut inner = self.inner.borrow_mut();
+                if !matches!(inner.mode, Mode::ReadOnly(_)) || inner.ownership.is_none() {
+                    return;
+                }
+                if !inner.busy && inner.store.is_some() {
+                    inner.busy = true;
+                    let store = inner.store.take().expect("checked above");
+                    break (inner.ownership.take().expect("checked above"), store);
+                }
             }
-            (inner.ownership.take(), inner.store.take())
-        };
-        let (Some(ownership), Some(mut store)) = (ownership, store) else {
-            return;
+            // A transaction from before the loss of ownership is finishing (it fails).
+            sleep(10).await;
         };
         ownership.take_over().await;
         let claimed = store.claim(ownership.token()).await;
@@ -416,6 +421,7 @@ impl Persistence {
             let mut inner = self.inner.borrow_mut();
             inner.ownership = Some(ownership);
             inner.store = Some(store);
+            inner.busy = false;
             if let Err(e) = claimed {
                 drop(inner);
                 self.to_memory(memory_reason(&format!(
@@ -441,11 +447,11 @@ impl Persistence {
             }
             run
         };
-        self.on_status.emit(StorageStatus::Saved {
-            step: self.inner.borrow().last.as_ref().map_or(0, |l| l.2),
-        });
         if run {
             self.pump().await;
+        } else {
+            let step = self.inner.borrow().saved;
+            self.on_status.emit(StorageStatus::Saved { step });
         }
     }
 
@@ -459,33 +465,49 @@ impl Persistence {
 
     /// [`Persistence::reset`], finished when the store is cleared.
     pub async fn reset_now(&self) {
-        let store = {
-            let mut inner = self.inner.borrow_mut();
-            let owner = inner.ownership.as_ref().is_some_and(Ownership::is_owner);
-            // The owner resets, also when what it found was damaged (in memory, store kept).
-            if !owner || matches!(inner.mode, Mode::ReadOnly(_)) {
-                return;
+        let mut store = loop {
+            {
+                let mut inner = self.inner.borrow_mut();
+                let owner = inner.ownership.as_ref().is_some_and(Ownership::is_owner);
+                // The owner resets, also when what it found was damaged (in memory, store kept).
+                if !owner || matches!(inner.mode, Mode::ReadOnly(_)) {
+                    return;
+                }
+                inner.wanted = None;
+                if !inner.busy {
+                    if let Some(store) = inner.store.take() {
+                        inner.stored = None;
+                        inner.busy = true;
+                        break store;
+                    }
+                }
             }
-            inner.stored = None;
-            inner.wanted = None;
-            inner.store.take()
-        };
-        let Some(mut store) = store else {
-            // A transaction is in flight: the reset waits its turn.
-            return;
+            // A transaction is in flight: the reset goes after it.
+            sleep(10).await;
         };
         let cleared = store.clear().await;
         {
             let mut inner = self.inner.borrow_mut();
             inner.store = Some(store);
+            inner.busy = false;
             inner.saved = 0;
             if cleared.is_ok() {
                 inner.mode = Mode::Owner;
             }
         }
+        // A sync asked for during the reset.
+        let pending = {
+            let mut inner = self.inner.borrow_mut();
+            let pending = cleared.is_ok() && inner.wanted.is_some();
+            inner.busy = pending;
+            pending
+        };
         match cleared {
             Ok(()) => self.on_status.emit(StorageStatus::Saved { step: 0 }),
             Err(e) => self.to_memory(memory_reason(&format!("the reset failed: {e:?}"))),
+        }
+        if pending {
+            self.pump().await;
         }
     }
 
