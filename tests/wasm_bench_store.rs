@@ -206,6 +206,9 @@ async fn playground(s: &Scenario, durability: Durability) -> (f64, u64) {
 #[wasm_bindgen_test]
 #[ignore = "a benchmark: run with --release -- --include-ignored"]
 async fn indexeddb_throughput() {
+    // Warm up the page (wasm compilation tiers, IndexedDB's backend) before measuring.
+    raw_put(N, Durability::Relaxed).await;
+    playground(&stream(None), Durability::Relaxed).await;
     let mut rows: Vec<(String, f64, String)> = Vec::new();
     for durability in [Durability::Relaxed, Durability::Strict] {
         let d = format!("{durability:?}").to_lowercase();

@@ -460,8 +460,13 @@ async fn a_full_disk_is_reported_as_such_and_keeps_the_last_good_image() {
         }) => assert!(m.contains("full"), "{m}"),
         other => panic!("expected a quota error, got {other:?}"),
     }
-    drop(store);
     assert_eq!(stored_image(&id).await, r.images[3]);
+    // The same store goes on once there is room (it reads what is stored again).
+    for commit in &r.commits[3..] {
+        store.commit(commit).await.unwrap();
+    }
+    assert_eq!(&store.load().await.unwrap(), r.memory.image());
+    drop(store);
     forget(&id).await;
 }
 

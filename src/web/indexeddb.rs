@@ -130,7 +130,7 @@ enum Request {
 }
 
 /// What is stored, as far as writing needs to know it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Mirror {
     /// The stored bindings, in ordinal order: deleting an exchange or a queue deletes the
     /// bindings that name it, which IndexedDB cannot find by a key range.
@@ -171,7 +171,7 @@ pub struct IdbStore {
     db: IdbDatabase,
     options: IdbOptions,
     /// What is stored, as far as writing needs it. Read before the first commit if no load
-    /// came first.
+    /// came first, and again after a failed one.
     mirror: Option<Mirror>,
     /// Writes are refused unless `meta.owner` still holds this token (fencing: a playground
     /// that lost ownership and has not heard yet cannot write over the new owner).
@@ -626,7 +626,6 @@ impl IdbStore {
                 *m = true;
             }
         }
-        self.mirror = Some(mirror.clone());
         Ok(mirror)
     }
 
@@ -650,8 +649,12 @@ impl IdbStore {
         commits: &[&Commit],
         meta: &MetaUpdate,
     ) -> Result<(), CommitError> {
-        let mirror = match &self.mirror {
-            Some(m) => m.clone(),
+        if commits.iter().all(|c| c.writes.is_empty()) && *meta == MetaUpdate::default() {
+            return Ok(());
+        }
+        // Out while the transaction runs: if it fails, what is stored is read again.
+        let mirror = match self.mirror.take() {
+            Some(m) => m,
             None => self.load_mirror().await?,
         };
         let mut batch = Batch::new(mirror, Vec::new());
@@ -663,6 +666,8 @@ impl IdbStore {
         let (mut requests, mirror) = batch.finish()?;
         meta_requests(meta, &mut requests);
         if requests.is_empty() {
+            // Writes that change nothing stored (marks for messages that are not there).
+            self.mirror = Some(mirror);
             return Ok(());
         }
         self.run(requests, Some(mirror)).await
