@@ -814,3 +814,43 @@ async fn an_image_that_is_not_its_scenarios_is_not_restored() {
     drop(p);
     forget(&id).await;
 }
+
+#[wasm_bindgen_test]
+async fn stepping_over_a_restart_loads_from_indexeddb() {
+    // The session with a restart in the middle. Behind the session's back, a queue is added
+    // to what IndexedDB holds: stepping over the restart loads the stored image for real,
+    // finds it is not the engine's, and stores the whole image again instead of adding the
+    // steps' writes to a wrong one.
+    let text = SESSION.replace(
+        r#"{"op":"basic.cancel""#,
+        r#"{"op":"broker.restart"},{"op":"basic.cancel""#,
+    );
+    let s = scenario(&text);
+    assert_eq!(s.steps[8].op.name(), "broker.restart");
+    let id = fresh_id("restart");
+    let (on_status, _) = statuses();
+    let (p, _) = Persistence::open(&id, on_status).await;
+    let mut timeline = Timeline::new(s, TimelineConfig::default());
+    timeline.seek(3);
+    p.sync(&text, &timeline);
+    settle(&p).await;
+    let mut intruder = open(&id, IdbOptions::default()).await;
+    let mut extra = timeline.stored().clone();
+    let stray = extra.queues.values().next().unwrap().clone();
+    extra.queues.insert(
+        "stray".into(),
+        queue_playground::engine::store::QueueDef {
+            name: "stray".into(),
+            ..stray
+        },
+    );
+    intruder.replace(&extra, &Default::default()).await.unwrap();
+    drop(intruder);
+    timeline.seek(11);
+    p.sync(&text, &timeline);
+    settle(&p).await;
+    assert_eq!(p.status(), StorageStatus::Saved { step: 11 });
+    assert_eq!(&stored_image(&id).await, timeline.stored());
+    drop(p);
+    forget(&id).await;
+}
