@@ -172,7 +172,7 @@ async fn playground(s: &Scenario, durability: Durability) -> (f64, u64) {
         &database_name(id),
         IdbOptions {
             durability,
-            fault: None,
+            ..IdbOptions::default()
         },
     )
     .await

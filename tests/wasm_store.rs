@@ -854,3 +854,35 @@ async fn stepping_over_a_restart_loads_from_indexeddb() {
     drop(p);
     forget(&id).await;
 }
+
+#[wasm_bindgen_test]
+async fn an_open_that_never_completes_gives_up_with_a_clear_message() {
+    // An old page holds a connection and ignores `versionchange`; a deletion of the database
+    // then waits for it, and every open queued behind the deletion waits too.
+    let id = fresh_id("stuck");
+    let name = database_name(&id);
+    let request = factory().open(&name).unwrap();
+    let old: IdbDatabase = await_request(&request).await.unchecked_into();
+    let deletion = factory().delete_database(&name).unwrap();
+    let started = js_sys::Date::now();
+    let error = IdbStore::open(
+        &factory(),
+        &name,
+        IdbOptions {
+            open_timeout_ms: Some(300),
+            ..IdbOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    match error {
+        LoadError::Unavailable(m) => assert!(m.contains("did not open"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(js_sys::Date::now() - started >= 290.0);
+    // The old page lets go: the deletion and the late open complete (and the open is closed).
+    old.close();
+    let done = js_sys::Promise::new(&mut |resolve, _| deletion.set_onsuccess(Some(&resolve)));
+    JsFuture::from(done).await.unwrap();
+    forget(&id).await;
+}

@@ -90,7 +90,13 @@ pub struct Fault {
 pub struct IdbOptions {
     pub durability: Durability,
     pub fault: Option<Fault>,
+    /// How long opening may take before it counts as unavailable (another page's pending
+    /// upgrade or deletion can hold it); `None`: [`OPEN_TIMEOUT_MS`].
+    pub open_timeout_ms: Option<u32>,
 }
+
+/// How long opening may take by default.
+pub const OPEN_TIMEOUT_MS: u32 = 10_000;
 
 /// What the `meta` store says besides the image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -375,26 +381,47 @@ impl IdbStore {
             });
             request.set_onblocked(Some(on_blocked.unchecked_ref()));
         });
-        let outcome = JsFuture::from(opened).await;
+        let timeout_ms = options.open_timeout_ms.unwrap_or(OPEN_TIMEOUT_MS);
+        let timeout = Promise::new(&mut |_, reject| {
+            let late = Closure::once_into_js(move || {
+                let _ = reject.call1(&JsValue::NULL, &JsValue::from_str("timeout"));
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                    late.unchecked_ref(),
+                    timeout_ms as i32,
+                );
+            }
+        });
+        let outcome = JsFuture::from(Promise::race(&Array::of2(&opened, &timeout))).await;
+        let gave_up = match &outcome {
+            Err(reason) if reason.as_string().as_deref() == Some("blocked") => Some(
+                "another tab holds the stored broker open with an older version; close it and \
+                 reload"
+                    .to_owned(),
+            ),
+            Err(reason) if reason.as_string().as_deref() == Some("timeout") => Some(format!(
+                "IndexedDB did not open the stored broker within {timeout_ms} ms (another tab \
+                 may be upgrading or deleting it)"
+            )),
+            _ => None,
+        };
+        if let Some(reason) = gave_up {
+            // The open may still complete later: upgrade as usual, then close it, unused.
+            on_upgrade.forget();
+            let late = request.clone();
+            let close = Closure::once_into_js(move || {
+                if let Ok(db) = late.result() {
+                    db.unchecked_into::<IdbDatabase>().close();
+                }
+            });
+            request.set_onsuccess(Some(close.unchecked_ref()));
+            return Err(LoadError::Unavailable(reason));
+        }
         request.set_onupgradeneeded(None);
         drop(on_upgrade);
         match outcome {
             Ok(_) => {}
-            Err(reason) if reason.as_string().as_deref() == Some("blocked") => {
-                // If the other page lets go later, the open completes: close it, unused.
-                let late = request.clone();
-                let close = Closure::once_into_js(move || {
-                    if let Ok(db) = late.result() {
-                        db.unchecked_into::<IdbDatabase>().close();
-                    }
-                });
-                request.set_onsuccess(Some(close.unchecked_ref()));
-                return Err(LoadError::Unavailable(
-                    "another tab holds the stored broker open with an older version; close it \
-                     and reload"
-                        .into(),
-                ));
-            }
             Err(_) => {
                 if let Some(e) = upgrade_error.borrow().clone() {
                     return Err(LoadError::Corrupt(format!(
