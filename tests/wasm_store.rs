@@ -886,3 +886,53 @@ async fn an_open_that_never_completes_gives_up_with_a_clear_message() {
     JsFuture::from(done).await.unwrap();
     forget(&id).await;
 }
+
+#[wasm_bindgen_test]
+async fn without_web_locks_the_channel_alone_picks_one_owner() {
+    use queue_playground::web::ownership::{Arbiter, Ownership};
+    let name = format!("queue-playground/{}", fresh_id("channel"));
+    let lost_a = Rc::new(std::cell::Cell::new(false));
+    let flag = lost_a.clone();
+    let a = Ownership::acquire_with(&name, Arbiter::Channel, move || flag.set(true)).await;
+    let b = Ownership::acquire_with(&name, Arbiter::Channel, || {}).await;
+    assert!(a.is_owner());
+    assert!(!b.is_owner(), "the owner answered the newcomer");
+    b.take_over().await;
+    for _ in 0..100 {
+        if lost_a.get() {
+            break;
+        }
+        sleep(5).await;
+    }
+    assert!(b.is_owner());
+    assert!(!a.is_owner() && lost_a.get(), "the previous owner was told");
+    // Once the owner is gone, a newcomer owns the name.
+    drop((a, b));
+    let c = Ownership::acquire_with(&name, Arbiter::Channel, || {}).await;
+    assert!(c.is_owner());
+}
+
+#[wasm_bindgen_test]
+async fn web_locks_pick_one_owner_and_a_steal_tells_the_previous_one() {
+    use queue_playground::web::ownership::{Arbiter, Ownership};
+    let name = format!("queue-playground/{}", fresh_id("locks"));
+    let lost_a = Rc::new(std::cell::Cell::new(false));
+    let flag = lost_a.clone();
+    let a = Ownership::acquire_with(&name, Arbiter::WebLocks, move || flag.set(true)).await;
+    let b = Ownership::acquire_with(&name, Arbiter::WebLocks, || {}).await;
+    assert!(a.is_owner());
+    assert!(!b.is_owner());
+    b.take_over().await;
+    for _ in 0..100 {
+        if lost_a.get() {
+            break;
+        }
+        sleep(5).await;
+    }
+    assert!(b.is_owner() && !a.is_owner() && lost_a.get());
+    // The lock is released with its owner (once the promise it held settles, a task later).
+    drop((a, b));
+    sleep(10).await;
+    let c = Ownership::acquire_with(&name, Arbiter::WebLocks, || {}).await;
+    assert!(c.is_owner());
+}
