@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use queue_playground::compare::{compare, report};
 use queue_playground::rabbitmq::{self, rabbitmqctl};
 use queue_playground::scenario::{self, parse, Limits, Op, Scenario};
-use queue_playground::compare::{compare, report};
 use queue_playground::trace::TraceEvent;
 use queue_playground::{engine, export};
 
@@ -27,12 +27,10 @@ const PROGRAM_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_SLEEP_MS: u64 = 5_000;
 
 /// Scenarios the pika export cannot reproduce, and why.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "consumer-tag-reuse-530.json",
-        "pika refuses a consumer tag in use on the channel itself; RabbitMQ's answer is a 530",
-    ),
-];
+const UNSUPPORTED: &[(&str, &str)] = &[(
+    "consumer-tag-reuse-530.json",
+    "pika refuses a consumer tag in use on the channel itself; RabbitMQ's answer is a 530",
+)];
 
 /// Why a scenario is not run here, from what it does (`None`: it is run).
 fn skip_reason(name: &str, s: &Scenario) -> Option<String> {
@@ -73,7 +71,10 @@ fn vhosts(node: Option<&str>, user: &str, names: &[String], add: bool) -> Result
     } else {
         "rabbit_vhost:delete(V, <<\"qp\">>)".to_owned()
     };
-    let expr = format!("lists:foreach(fun(V) -> {body} end, [{}]).", list.join(", "));
+    let expr = format!(
+        "lists:foreach(fun(V) -> {body} end, [{}]).",
+        list.join(", ")
+    );
     rabbitmqctl(node, &["eval", &expr])
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -137,7 +138,9 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
         );
         return;
     };
-    let node = std::env::var("QP_RABBITMQ_NODE").ok().filter(|v| !v.is_empty());
+    let node = std::env::var("QP_RABBITMQ_NODE")
+        .ok()
+        .filter(|v| !v.is_empty());
     let user = rabbitmq::Endpoint::parse(&url)
         .map(|ep| ep.user)
         .expect("QP_AMQP_URL is an amqp:// URL");
@@ -153,7 +156,11 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
             None => runs.push((name, s)),
         }
     }
-    assert!(runs.len() >= 100, "only {} scenarios left to run", runs.len());
+    assert!(
+        runs.len() >= 100,
+        "only {} scenarios left to run",
+        runs.len()
+    );
     let stamp = std::process::id();
     let names: Vec<String> = (0..runs.len())
         .map(|i| format!("qp-export-{stamp}-{i}"))

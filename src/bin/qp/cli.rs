@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use queue_playground::{compare, export};
 use queue_playground::rabbitmq::{self, Isolation, Options};
 use queue_playground::scenario::{self, Scenario};
+use queue_playground::{compare, export};
 use queue_playground::{engine, trace};
 
 const USAGE: &str = "\
