@@ -380,6 +380,16 @@ pub fn import(text: &str, vhost: Option<&str>) -> Result<Scenario, DefinitionsEr
             continue;
         }
         let name = q.required("name")?;
+        // RabbitMQ 3.10 also writes the type as a field of its own.
+        match q.string("type")? {
+            None | Some("classic") => {}
+            Some(other) => {
+                return Err(err(
+                    q.at("type"),
+                    format!("only classic queues are modelled, not `{other}`"),
+                ))
+            }
+        }
         if name.is_empty() {
             return Err(err(q.at("name"), "expected a queue name, not \"\""));
         }
