@@ -195,174 +195,174 @@ fn lapin_program_steps() {
     check(
         after(&p, "#[tokio::main]"),
         expect![[r##"
-        #[tokio::main]
-        async fn main() {
-            let mut w = World {
-                url: std::env::var("AMQP_URL")
-                    .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-                ..World::default()
-            };
+            #[tokio::main]
+            async fn main() {
+                let mut w = World {
+                    url: std::env::var("AMQP_URL")
+                        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+                    ..World::default()
+                };
 
-            // 0: exchange.declare
-            STEP.store(0, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                ch.exchange_declare("logs".into(), lapin::ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
-                    .await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 1: queue.declare
-            STEP.store(1, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                let q = ch
-                    .queue_declare("task_queue".into(), QueueDeclareOptions { durable: true, ..Default::default() }, table(vec![("x-dead-letter-exchange", AMQPValue::LongString("dlx".into())), ("x-message-ttl", AMQPValue::LongLongInt(60000))]))
-                    .await?;
-                println!("1: queue.declare-ok queue={:?} message_count={} consumer_count={}", q.name().as_str(), q.message_count(), q.consumer_count());
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 2: queue.bind
-            STEP.store(2, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                ch.queue_bind("task_queue".into(), "logs".into(), "task.#".into(), QueueBindOptions::default(), FieldTable::default())
-                    .await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 3: basic.qos
-            STEP.store(3, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("worker").await?;
-                ch.basic_qos(1, BasicQosOptions::default()).await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 4: basic.consume
-            STEP.store(4, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("worker").await?;
-                let consumer = ch
-                    .basic_consume("task_queue".into(), "w1".into(), BasicConsumeOptions::default(), FieldTable::default())
-                    .await?;
-                println!("4: basic.consume-ok channel={:?} consumer_tag={:?}", "worker", consumer.tag().as_str());
-                consumer.set_delegate(print_deliveries("worker"));
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 5: confirm.select
-            STEP.store(5, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("producer").await?;
-                ch.confirm_select(ConfirmSelectOptions::default()).await?;
-                w.confirms.insert("producer", 0);
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 6: basic.publish
-            STEP.store(6, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("producer").await?;
-                let confirm = ch
-                    .basic_publish(
-                        "".into(),
-                        "task_queue".into(),
-                        BasicPublishOptions::default(),
-                        "order #1".as_bytes(),
-                        BasicProperties::default().with_delivery_mode(2).with_headers(table(vec![("n", AMQPValue::LongLongInt(1)), ("tags", AMQPValue::FieldArray(vec![AMQPValue::LongString("a".into()), AMQPValue::Boolean(true)].into()))])),
-                    )
-                    .await?;
-                if let Some(tag) = w.confirms.get_mut("producer") {
-                    *tag += 1;
-                    let tag = *tag;
-                    print_confirm("producer", tag, confirm.await?);
+                // 0: exchange.declare
+                STEP.store(0, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    ch.exchange_declare("logs".into(), lapin::ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+                        .await?;
+                    Ok(())
                 }
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                .await;
+                done(result).await;
 
-            // 7: basic.ack
-            STEP.store(7, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("worker").await?;
-                ch.basic_ack(1, BasicAckOptions::default()).await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 8: basic.get
-            STEP.store(8, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                match ch.basic_get("task_queue".into(), BasicGetOptions { no_ack: true, ..Default::default() }).await? {
-                    Some(m) => println!(
-                        "8: basic.get-ok channel={:?} delivery_tag={} redelivered={} routing_key={:?} body={:?} message_count={}",
-                        "main", m.delivery.delivery_tag, m.delivery.redelivered, m.delivery.routing_key.as_str(), text(&m.delivery.data), m.message_count
-                    ),
-                    None => println!("8: basic.get-empty channel={:?}", "main"),
+                // 1: queue.declare
+                STEP.store(1, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    let q = ch
+                        .queue_declare("task_queue".into(), QueueDeclareOptions { durable: true, ..Default::default() }, table(vec![("x-dead-letter-exchange", AMQPValue::LongString("dlx".into())), ("x-message-ttl", AMQPValue::LongLongInt(60000))]))
+                        .await?;
+                    println!("1: queue.declare-ok queue={:?} message_count={} consumer_count={}", q.name().as_str(), q.message_count(), q.consumer_count());
+                    Ok(())
                 }
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                .await;
+                done(result).await;
 
-            // 9: clock.advance
-            STEP.store(9, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                // Real time stands in for the scenario's virtual clock (TTLs, x-expires).
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                // 2: queue.bind
+                STEP.store(2, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    ch.queue_bind("task_queue".into(), "logs".into(), "task.#".into(), QueueBindOptions::default(), FieldTable::default())
+                        .await?;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
 
-            // 10: broker.restart
-            STEP.store(10, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                // broker.restart: a clean restart of the node (durable things survive, every
-                // connection is closed). Done with rabbitmqctl when RABBITMQ_NODE names the node.
-                match std::env::var("RABBITMQ_NODE") {
-                    Ok(node) => {
-                        for action in ["stop_app", "start_app"] {
-                            let status = std::process::Command::new("rabbitmqctl").args(["-n", &node, action]).status();
-                            if !status.is_ok_and(|s| s.success()) {
-                                eprintln!("10: rabbitmqctl {action} failed");
-                            }
-                        }
-                        w.connections.clear();
-                        w.channels.clear();
+                // 3: basic.qos
+                STEP.store(3, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("worker").await?;
+                    ch.basic_qos(1, BasicQosOptions::default()).await?;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 4: basic.consume
+                STEP.store(4, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("worker").await?;
+                    let consumer = ch
+                        .basic_consume("task_queue".into(), "w1".into(), BasicConsumeOptions::default(), FieldTable::default())
+                        .await?;
+                    println!("4: basic.consume-ok channel={:?} consumer_tag={:?}", "worker", consumer.tag().as_str());
+                    consumer.set_delegate(print_deliveries("worker"));
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 5: confirm.select
+                STEP.store(5, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("producer").await?;
+                    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+                    w.confirms.insert("producer", 0);
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 6: basic.publish
+                STEP.store(6, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("producer").await?;
+                    let confirm = ch
+                        .basic_publish(
+                            "".into(),
+                            "task_queue".into(),
+                            BasicPublishOptions::default(),
+                            "order #1".as_bytes(),
+                            lapin::BasicProperties::default().with_delivery_mode(2).with_headers(table(vec![("n", AMQPValue::LongLongInt(1)), ("tags", AMQPValue::FieldArray(vec![AMQPValue::LongString("a".into()), AMQPValue::Boolean(true)].into()))])),
+                        )
+                        .await?;
+                    if let Some(tag) = w.confirms.get_mut("producer") {
+                        *tag += 1;
+                        let tag = *tag;
+                        print_confirm("producer", tag, confirm.await?);
                     }
-                    Err(_) => eprintln!("10: broker.restart skipped: set RABBITMQ_NODE to restart the node"),
+                    Ok(())
                 }
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                .await;
+                done(result).await;
 
-            // Done: hang up (unacked messages go back to their queues).
-            for c in w.connections.values() {
-                if c.status().connected() {
-                    let _ = c.close(200, "OK".into()).await;
+                // 7: basic.ack
+                STEP.store(7, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("worker").await?;
+                    ch.basic_ack(1, BasicAckOptions::default()).await?;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 8: basic.get
+                STEP.store(8, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    match ch.basic_get("task_queue".into(), BasicGetOptions { no_ack: true, ..Default::default() }).await? {
+                        Some(m) => println!(
+                            "8: basic.get-ok channel={:?} delivery_tag={} redelivered={} routing_key={:?} body={:?} message_count={}",
+                            "main", m.delivery.delivery_tag, m.delivery.redelivered, m.delivery.routing_key.as_str(), text(&m.delivery.data), m.message_count
+                        ),
+                        None => println!("8: basic.get-empty channel={:?}", "main"),
+                    }
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 9: clock.advance
+                STEP.store(9, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    // Real time stands in for the scenario's virtual clock (TTLs, x-expires).
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 10: broker.restart
+                STEP.store(10, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    // broker.restart: a clean restart of the node (durable things survive, every
+                    // connection is closed). Done with rabbitmqctl when RABBITMQ_NODE names the node.
+                    match std::env::var("RABBITMQ_NODE") {
+                        Ok(node) => {
+                            for action in ["stop_app", "start_app"] {
+                                let status = std::process::Command::new("rabbitmqctl").args(["-n", &node, action]).status();
+                                if !status.is_ok_and(|s| s.success()) {
+                                    eprintln!("10: rabbitmqctl {action} failed");
+                                }
+                            }
+                            w.connections.clear();
+                            w.channels.clear();
+                        }
+                        Err(_) => eprintln!("10: broker.restart skipped: set RABBITMQ_NODE to restart the node"),
+                    }
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // Done: hang up (unacked messages go back to their queues).
+                for c in w.connections.values() {
+                    if c.status().connected() {
+                        let _ = c.close(200, "OK".into()).await;
+                    }
                 }
             }
-        }
-    "##]],
+        "##]],
     );
 }
 
