@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use queue_playground::compare::{compare, report};
 use queue_playground::rabbitmq::{self, rabbitmqctl};
 use queue_playground::scenario::{self, parse, Limits, Op, Scenario};
-use queue_playground::compare::{compare, report};
 use queue_playground::trace::TraceEvent;
 use queue_playground::{engine, export};
 
@@ -27,12 +27,10 @@ const PROGRAM_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_SLEEP_MS: u64 = 5_000;
 
 /// Scenarios the pika export cannot reproduce, and why.
-const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "consumer-tag-reuse-530.json",
-        "pika refuses a consumer tag in use on the channel itself; RabbitMQ's answer is a 530",
-    ),
-];
+const UNSUPPORTED: &[(&str, &str)] = &[(
+    "consumer-tag-reuse-530.json",
+    "pika refuses a consumer tag in use on the channel itself; RabbitMQ's answer is a 530",
+)];
 
 /// Why a scenario is not run here, from what it does (`None`: it is run).
 fn skip_reason(name: &str, s: &Scenario) -> Option<String> {
@@ -73,7 +71,10 @@ fn vhosts(node: Option<&str>, user: &str, names: &[String], add: bool) -> Result
     } else {
         "rabbit_vhost:delete(V, <<\"qp\">>)".to_owned()
     };
-    let expr = format!("lists:foreach(fun(V) -> {body} end, [{}]).", list.join(", "));
+    let expr = format!(
+        "lists:foreach(fun(V) -> {body} end, [{}]).",
+        list.join(", ")
+    );
     rabbitmqctl(node, &["eval", &expr])
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -137,7 +138,9 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
         );
         return;
     };
-    let node = std::env::var("QP_RABBITMQ_NODE").ok().filter(|v| !v.is_empty());
+    let node = std::env::var("QP_RABBITMQ_NODE")
+        .ok()
+        .filter(|v| !v.is_empty());
     let user = rabbitmq::Endpoint::parse(&url)
         .map(|ep| ep.user)
         .expect("QP_AMQP_URL is an amqp:// URL");
@@ -153,7 +156,11 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
             None => runs.push((name, s)),
         }
     }
-    assert!(runs.len() >= 100, "only {} scenarios left to run", runs.len());
+    assert!(
+        runs.len() >= 100,
+        "only {} scenarios left to run",
+        runs.len()
+    );
     let stamp = std::process::id();
     let names: Vec<String> = (0..runs.len())
         .map(|i| format!("qp-export-{stamp}-{i}"))
@@ -226,5 +233,125 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
         failures.len(),
         runs.len(),
         failures.join("\n\n")
+    );
+}
+
+/// The topology as RabbitMQ's `export_definitions` writes it: it imports internal exchanges
+/// (and their bindings, either way) but leaves them out of its exports.
+fn without_internal_exchanges(topology: &serde_json::Value) -> serde_json::Value {
+    let mut t = topology.clone();
+    let internal: Vec<serde_json::Value> = t["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["internal"] == true)
+        .map(|x| x["name"].clone())
+        .collect();
+    t["exchanges"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|x| x["internal"] != true);
+    t["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|b| !internal.contains(&b["source"]) && !internal.contains(&b["destination"]));
+    t
+}
+
+/// Definitions through RabbitMQ: every scenario's exported definitions, each rewritten into a
+/// vhost of its own, go into the node with one `rabbitmqctl import_definitions`; one
+/// `export_definitions` brings them back, and each vhost's topology must be the scenario's.
+#[test]
+fn definitions_survive_rabbitmqctl_import_and_export() {
+    let Some(url) = std::env::var("QP_AMQP_URL").ok().filter(|v| !v.is_empty()) else {
+        eprintln!("\n********************************************************");
+        eprintln!("SKIPPED: no RabbitMQ (set QP_AMQP_URL and QP_RABBITMQ_NODE)");
+        eprintln!("********************************************************\n");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the definitions test: set QP_AMQP_URL and QP_RABBITMQ_NODE"
+        );
+        return;
+    };
+    let node = std::env::var("QP_RABBITMQ_NODE")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let user = rabbitmq::Endpoint::parse(&url)
+        .map(|ep| ep.user)
+        .expect("QP_AMQP_URL is an amqp:// URL");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let stamp = std::process::id();
+    let mut all = serde_json::json!({"vhosts": [], "queues": [], "exchanges": [], "bindings": []});
+    let mut expected = Vec::new();
+    for (i, path) in scenario::files_in(&dir)
+        .expect("tests/scenarios")
+        .iter()
+        .enumerate()
+    {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let s = parse(&std::fs::read_to_string(path).unwrap(), &Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let topology = export::topology(&s);
+        if topology["queues"].as_array().is_none_or(|q| q.is_empty()) {
+            continue;
+        }
+        // A lease shorter than the test runs out on the broker before the export.
+        if topology["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["arguments"].get("x-expires").is_some())
+        {
+            continue;
+        }
+        let vhost = format!("qp-defs-{stamp}-{i}");
+        let mut defs: serde_json::Value =
+            serde_json::from_str(&export::to_definitions(&s)).expect("definitions are JSON");
+        all["vhosts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": vhost}));
+        for section in ["queues", "exchanges", "bindings"] {
+            for mut entry in defs[section].as_array_mut().unwrap().drain(..) {
+                entry["vhost"] = serde_json::Value::from(vhost.clone());
+                all[section].as_array_mut().unwrap().push(entry);
+            }
+        }
+        expected.push((name, vhost, topology));
+    }
+    assert!(expected.len() > 100, "only {} scenarios", expected.len());
+    let file = std::env::temp_dir().join(format!("qp-defs-{stamp}.json"));
+    std::fs::write(&file, all.to_string()).expect("write definitions");
+    let vhost_names: Vec<String> = expected.iter().map(|(_, v, _)| v.clone()).collect();
+    let imported = rabbitmqctl(
+        node.as_deref(),
+        &["import_definitions", &file.to_string_lossy(), "-q"],
+    );
+    let exported =
+        imported.and_then(|_| rabbitmqctl(node.as_deref(), &["export_definitions", "-", "-q"]));
+    if let Err(e) = vhosts(node.as_deref(), &user, &vhost_names, false) {
+        eprintln!("could not delete the test's vhosts: {e}");
+    }
+    let _ = std::fs::remove_file(&file);
+    let exported = exported.expect("rabbitmqctl import_definitions and export_definitions");
+    let mut failures = Vec::new();
+    for (name, vhost, want) in &expected {
+        match export::from_definitions_in(&exported, vhost) {
+            Ok(back) => {
+                let got = export::topology(&back);
+                let want = &without_internal_exchanges(want);
+                if &got != want {
+                    failures.push(format!("{name}: RabbitMQ gave back another topology\n  want: {want}\n  got:  {got}"));
+                }
+            }
+            Err(e) => failures.push(format!("{name}: RabbitMQ's export does not import: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} topologies did not survive RabbitMQ:\n{}",
+        failures.len(),
+        expected.len(),
+        failures.join("\n")
     );
 }
