@@ -483,3 +483,41 @@ mod tests {
         );
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn error() -> impl Strategy<Value = ScenarioError> {
+        (
+            proptest::option::of(0usize..6),
+            proptest::option::of("[a-z_]{1,8}(\\.[a-z_-]{1,8})?"),
+            prop_oneof![
+                Just("m".to_owned()),
+                (0usize..12, 0usize..40)
+                    .prop_map(|(l, c)| format!("not valid JSON at line {l}, column {c}: x")),
+            ],
+        )
+            .prop_map(|(step, field, message)| ScenarioError {
+                step,
+                op: None,
+                field,
+                message,
+            })
+    }
+
+    proptest! {
+        /// Any text, any error: an answer inside the text, on character boundaries, or none.
+        #[test]
+        fn locations_stay_inside_the_text(text in "[\\[\\]{}\",:a-z0-9_. \n\\\\é]{0,80}", e in error()) {
+            if let Some(l) = locate(&text, &e) {
+                prop_assert!(l.start <= l.end && l.end <= text.len());
+                prop_assert!(text.is_char_boundary(l.start) && text.is_char_boundary(l.end));
+                prop_assert!(l.line >= 1 && l.column >= 1);
+                prop_assert_eq!(l.line, text[..l.start].matches('\n').count() + 1);
+            }
+        }
+    }
+}

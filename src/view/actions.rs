@@ -172,6 +172,9 @@ pub struct Known {
     pub channels: Vec<String>,
     pub queues: Vec<String>,
     pub exchanges: Vec<String>,
+    /// The channel the scenario last published on, and last consumed or got on.
+    pub publisher: Option<String>,
+    pub consumer: Option<String>,
 }
 
 impl Known {
@@ -179,9 +182,17 @@ impl Known {
         let mut channels = Names::default();
         let mut queues = Names::default();
         let mut exchanges = Names::default();
+        let (mut publisher, mut consumer) = (None, None);
         for step in scenario.map_or(&[][..], |s| &s.steps) {
             if step.op.is_channel_method() {
                 channels.add(&step.channel);
+            }
+            match &step.op {
+                Op::BasicPublish { .. } => publisher = Some(step.channel.to_string()),
+                Op::BasicConsume { .. } | Op::BasicGet { .. } => {
+                    consumer = Some(step.channel.to_string())
+                }
+                _ => {}
             }
             match &step.op {
                 Op::QueueDeclare { queue, .. }
@@ -213,13 +224,25 @@ impl Known {
             channels: channels.list,
             queues: queues.list,
             exchanges: all_exchanges,
+            publisher,
+            consumer,
         }
     }
 
     /// The value a field starts with: the name most likely meant.
     pub fn default_for(&self, op: &str, field: &Field) -> String {
         match (field.kind, field.name) {
-            (Channel, _) => self.channels.first().cloned().unwrap_or_default(),
+            // The channel that does this kind of thing in the scenario.
+            (Channel, _) => match op {
+                "basic.publish" | "confirm.select" | "tx.select" | "tx.commit" | "tx.rollback" => {
+                    self.publisher.clone()
+                }
+                "basic.consume" | "basic.qos" | "basic.get" | "basic.ack" | "basic.nack"
+                | "basic.reject" => self.consumer.clone(),
+                _ => None,
+            }
+            .or_else(|| self.channels.first().cloned())
+            .unwrap_or_default(),
             (Queue, _) if op == "queue.declare" => fresh("queue", &self.queues),
             (Text, "exchange") => fresh("exchange", &self.exchanges),
             // The last queue named is the one being worked on.
@@ -648,6 +671,10 @@ mod tests {
         );
         assert_eq!(&known.exchanges[..2], ["", "logs"]);
         assert!(known.exchanges.contains(&"amq.topic".to_owned()));
+        let channel = field("channel", Channel);
+        assert_eq!(known.default_for("basic.ack", &channel), "worker");
+        assert_eq!(known.default_for("queue.bind", &channel), "main");
+        assert_eq!(known.default_for("basic.publish", &channel), "main");
         let none = Known::new(None, None);
         assert_eq!(none.channels, ["main"]);
         assert_eq!(none.exchanges, [""]);

@@ -152,6 +152,10 @@ pub fn share_bar(props: &ShareBarProps) -> Html {
         let status = status.clone();
         let text = props.text.clone();
         Callback::from(move |_: MouseEvent| {
+            if let Some(message) = too_large_for_a_link(&text) {
+                status.set(Status::Error(message));
+                return;
+            }
             let fragment = crate::share::encode(&text);
             let Some(url) = page_url_with(&fragment) else {
                 status.set(Status::Error("this page has no address to share".into()));
@@ -291,11 +295,27 @@ fn status_view(status: &Status) -> Html {
     }
 }
 
-/// Writes `#s=...` for `text` into the address bar without adding a history entry.
+/// Why `text` cannot travel in a link: a link that big would not open (`share::decode`
+/// refuses it).
+fn too_large_for_a_link(text: &str) -> Option<String> {
+    (text.len() > crate::share::MAX_DECODED_BYTES).then(|| {
+        format!(
+            "the scenario is {} KiB, more than a link may carry ({} KiB): export it as a file",
+            text.len() >> 10,
+            crate::share::MAX_DECODED_BYTES >> 10
+        )
+    })
+}
+
+/// Writes `#s=...` for `text` into the address bar without adding a history entry. A scenario
+/// too large for a link leaves the address as it is.
 fn sync_fragment(text: &str) {
     let Some(window) = web_sys::window() else {
         return;
     };
+    if too_large_for_a_link(text).is_some() {
+        return;
+    }
     let fragment = format!("#{}", crate::share::encode(text));
     if window.location().hash().ok().as_deref() == Some(fragment.as_str()) {
         return;
