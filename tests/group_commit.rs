@@ -3,6 +3,8 @@
 //! trace is the same except that publisher confirms come out when their group is stored; a
 //! grouped run never writes more. Checked on every recorded scenario and on random ones.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;

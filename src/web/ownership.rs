@@ -39,7 +39,8 @@ fn deferred() -> (Promise, Function) {
     (promise, resolver.expect("the executor runs at once"))
 }
 
-async fn sleep(ms: i32) {
+/// Resolves after `ms` milliseconds (at once where there is no window).
+pub(crate) async fn sleep(ms: i32) {
     let (promise, resolve) = deferred();
     match web_sys::window() {
         Some(w) => {
