@@ -218,7 +218,14 @@ pub fn topology(props: &TopologyProps) -> Html {
             <g class="edges">{ for edges }</g>
             <g class="nodes">{ for nodes }</g>
             <g class="held-publishes">{ for held }</g>
-            <g class="messages">{ for messages }</g>
+            <g class="messages">
+                { for messages }
+                // Yew 0.21 diffs a keyed list whose last keys match as if it were unkeyed,
+                // which hands a message's element to its neighbour when one before it leaves
+                // (and its move would not animate). A last key that changes with the step keeps
+                // the keyed diff.
+                <g key={format!("end@{}", props.position)} />
+            </g>
             <g class="ghosts">{ for ghosts }</g>
         </svg>
     }
