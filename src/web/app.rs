@@ -216,6 +216,8 @@ pub fn app(props: &AppProps) -> Html {
         });
     }
     {
+        // Keyed by what identifies the snapshot: comparing whole broker states would cost a
+        // walk over every message at every render.
         let control = props.control.clone();
         let snapshot = Snapshot {
             position: state.position(),
@@ -224,7 +226,15 @@ pub fn app(props: &AppProps) -> Html {
             state: state.view.as_ref().map(|v| v.state.clone()),
             error: state.error(),
         };
-        use_effect_with(snapshot, move |s| control.publish(s.clone()));
+        let key = (
+            snapshot.position,
+            snapshot.len,
+            snapshot.playing,
+            snapshot.error.clone(),
+            state.revision,
+            snapshot.state.is_some(),
+        );
+        use_effect_with(key, move |_| control.publish(snapshot));
     }
 
     // Playing: one step per interval.
@@ -253,43 +263,28 @@ pub fn app(props: &AppProps) -> Html {
         });
     }
 
+    // Callbacks made once: children whose props did not change (the editor holding a long
+    // scenario, the palette, the plots) are then not rendered again at every step.
     let dispatch = state.dispatcher();
-    let on_step = {
-        let d = dispatch.clone();
-        Callback::from(move |by: i64| d.dispatch(Action::Step(by)))
-    };
-    let on_seek = {
-        let d = dispatch.clone();
-        Callback::from(move |to: usize| d.dispatch(Action::Seek(to)))
-    };
-    let on_toggle = {
-        let d = dispatch.clone();
-        Callback::from(move |()| d.dispatch(Action::TogglePlay))
-    };
-    let on_speed = {
-        let d = dispatch.clone();
-        Callback::from(move |ms: u32| d.dispatch(Action::Speed(ms)))
-    };
-    let on_select = {
-        let d = dispatch.clone();
-        Callback::from(move |t: Target| d.dispatch(Action::Select(Some(t))))
-    };
-    let on_close = {
-        let d = dispatch.clone();
-        Callback::from(move |_: MouseEvent| d.dispatch(Action::Select(None)))
-    };
-    let on_edit = {
-        let d = dispatch.clone();
-        Callback::from(move |text: String| d.dispatch(Action::Edit(text)))
-    };
-    let on_import = {
-        let d = dispatch.clone();
-        Callback::from(move |text: String| d.dispatch(Action::Load { text, notice: None }))
-    };
-    let on_append = {
-        let d = dispatch.clone();
-        Callback::from(move |step| d.dispatch(Action::Append(step)))
-    };
+    let on_step = use_callback(dispatch.clone(), |by: i64, d| d.dispatch(Action::Step(by)));
+    let on_seek = use_callback(dispatch.clone(), |to: usize, d| {
+        d.dispatch(Action::Seek(to))
+    });
+    let on_toggle = use_callback(dispatch.clone(), |(), d| d.dispatch(Action::TogglePlay));
+    let on_speed = use_callback(dispatch.clone(), |ms: u32, d| d.dispatch(Action::Speed(ms)));
+    let on_select = use_callback(dispatch.clone(), |t: Target, d| {
+        d.dispatch(Action::Select(Some(t)))
+    });
+    let on_close = use_callback(dispatch.clone(), |_: MouseEvent, d| {
+        d.dispatch(Action::Select(None))
+    });
+    let on_edit = use_callback(dispatch.clone(), |text: String, d| {
+        d.dispatch(Action::Edit(text))
+    });
+    let on_import = use_callback(dispatch.clone(), |text: String, d| {
+        d.dispatch(Action::Load { text, notice: None })
+    });
+    let on_append = use_callback(dispatch.clone(), |step, d| d.dispatch(Action::Append(step)));
     let on_preset = {
         let (d, preset) = (dispatch.clone(), preset.clone());
         Callback::from(move |e: Event| {
@@ -454,7 +449,7 @@ pub fn app(props: &AppProps) -> Html {
                 if let Some(name) = scenario_name { <span class="qp-name">{ name }</span> }
                 { for presets_select }
                 if editable {
-                    <ShareBar text={AttrValue::from(state.text.to_string())} {on_import}
+                    <ShareBar text={state.text.clone()} {on_import}
                               url_fragment={options.url_fragment} />
                 }
                 { for storage }
@@ -464,7 +459,7 @@ pub fn app(props: &AppProps) -> Html {
             <div class="qp-body">
                 if editable {
                     <section class="qp-edit" aria-label="Scenario">
-                        <Editor text={AttrValue::from(state.text.to_string())} error={parse_error.clone()}
+                        <Editor text={state.text.clone()} error={parse_error.clone()}
                                 readonly={false} on_change={on_edit} />
                         <Palette scenario={state.parsed.as_ref().ok().cloned()}
                                  state={state.view.as_ref().map(|v| v.state.clone())} {on_append} />

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use yew::Reducible;
+use yew::{AttrValue, Reducible};
 
 use super::persist::StorageStatus;
 use crate::engine::state::BrokerState;
@@ -44,7 +44,8 @@ pub struct Played {
 
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub text: Rc<str>,
+    /// Shared with the editor and share bar without copying: a long scenario is large.
+    pub text: AttrValue,
     /// The text's parse, redone on every edit: validation as you type.
     pub parsed: Result<Rc<Scenario>, Rc<ScenarioError>>,
     /// The last scenario that parsed; kept on screen while the text is refused.
@@ -99,7 +100,7 @@ pub enum Action {
 impl AppState {
     pub fn new(start_step: usize, autoplay: bool, interval_ms: u32) -> AppState {
         AppState {
-            text: Rc::from(""),
+            text: AttrValue::default(),
             parsed: Err(Rc::new(ScenarioError {
                 step: None,
                 op: None,
@@ -148,7 +149,7 @@ impl AppState {
         self.parsed = parse(&text, &Limits::default())
             .map(Rc::new)
             .map_err(Rc::new);
-        self.text = Rc::from(text);
+        self.text = AttrValue::from(text);
         self.revision += 1;
         if let Ok(scenario) = &self.parsed {
             let timeline = Timeline::new((**scenario).clone(), TimelineConfig::default());
@@ -255,7 +256,7 @@ impl Reducible for AppState {
                 if next.position() >= next.len() {
                     next.seek(0);
                 }
-                next.playing = next.len() > 0;
+                next.playing = !next.is_empty();
             }
             Action::Pause => next.playing = false,
             Action::TogglePlay => {
