@@ -3,7 +3,7 @@
 //!
 //! Every playground lives in a shadow root on its host element: the app's style sheet goes in
 //! with it and applies to nothing outside, and the page's style sheets do not reach in (`:host`
-//! resets inherited properties). Each has its own app, engine, [`Control`] and storage id.
+//! cuts inheritance at its container). Each has its own app, engine, [`Control`] and storage id.
 //!
 //! Options, as attributes of `<queue-playground>` (on a div: `data-` + the same name) or as keys
 //! of `mount`'s options object:
@@ -50,11 +50,12 @@ const HANDLE_PROPERTY: &str = "playground";
 /// The event a host element receives after what its playground shows changed.
 pub const CHANGE_EVENT: &str = "statechange";
 
-/// Resets what the page would otherwise pass down by inheritance; the app's own style sheet
-/// follows it.
-const EMBED_CSS: &str =
-    ":host { all: initial; display: block; font-family: system-ui, sans-serif; }
+/// The host is the page's to style (its box, and whatever its rules set on it), so inheritance
+/// is cut at the container inside: `all` resets every inherited property but custom ones. The
+/// app's own style sheet follows.
+const EMBED_CSS: &str = ":host { display: block; }
 :host([hidden]) { display: none; }
+.qp-embed { all: initial; display: block; font-family: system-ui, sans-serif; }
 .qp-embed-error { border: 1px solid #b3261e; color: #b3261e; background: #fff; padding: 0.75em 1em;
   white-space: pre-wrap; font: 14px/1.4 ui-monospace, monospace; }
 ";
