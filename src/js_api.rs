@@ -196,7 +196,7 @@ pub(crate) fn state_to_js(state: &BrokerState) -> Result<JsValue, JsError> {
 /// [`BrokerState`] with the counts a reader looks for first, named as RabbitMQ's management
 /// API names them.
 #[derive(Serialize)]
-struct StateView<'a> {
+pub(crate) struct StateView<'a> {
     now: u64,
     exchanges: &'a [ExchangeState],
     queues: Vec<QueueView<'a>>,
