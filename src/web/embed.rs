@@ -329,7 +329,11 @@ impl Embed {
         while let Some(child) = self.root.first_child() {
             self.root.remove_child(&child).ok();
         }
-        js_sys::Reflect::delete_property(self.host.unchecked_ref::<js_sys::Object>(), &HANDLE_PROPERTY.into()).ok();
+        js_sys::Reflect::delete_property(
+            self.host.unchecked_ref::<js_sys::Object>(),
+            &HANDLE_PROPERTY.into(),
+        )
+        .ok();
         MOUNTED.with(|m| m.borrow_mut().retain(|e| e.host != self.host));
     }
 }
@@ -728,10 +732,14 @@ pub fn options_from_object(value: &JsValue) -> Result<Result<Options, OptionErro
 
 fn type_name(value: &JsValue) -> String {
     if value.is_null() {
-        "null".into()
-    } else if js_sys::Array::is_array(value) {
-        "an array".into()
-    } else {
-        value.js_typeof().as_string().unwrap_or_default()
+        return "null".into();
+    }
+    if js_sys::Array::is_array(value) {
+        return "an array".into();
+    }
+    match value.js_typeof().as_string().unwrap_or_default().as_str() {
+        "undefined" => "undefined".into(),
+        "object" => "an object".into(),
+        kind => format!("a {kind}"),
     }
 }
