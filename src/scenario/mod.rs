@@ -4,6 +4,7 @@
 //! [`ScenarioError`] that names the step, the field and what was expected. Serializing a
 //! [`Scenario`] gives back valid scenario JSON (fields at their defaults are left out).
 
+pub mod locate;
 mod parse;
 mod write;
 
