@@ -152,6 +152,11 @@ fn refused_attribute_values_name_the_attribute() {
             &[("src", "a.json"), ("preset", "work-queue")],
         ),
     ];
+    let presets: Vec<&str> = queue_playground::presets::PRESETS
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let presets = presets.join(", ");
     let messages: Vec<String> = cases
         .iter()
         .map(
@@ -170,7 +175,7 @@ fn refused_attribute_values_name_the_attribute() {
             "option `start-step`: got \"-1\", expected a whole number of steps, 0 or more",
             "option `data-start-step`: got \"two\", expected a whole number of steps, 0 or more",
             "option `play-interval`: got \"5\", expected milliseconds from 50 to 60000",
-            "option `preset`: got \"nope\", expected one of the presets: work-queue",
+            &format!("option `preset`: got \"nope\", expected one of the presets: {presets}"),
             "option `id`: got \"\", expected a stable id when `persist` is on, such as \"acks-demo\": \
              the stored broker is named after it",
             "option `id`: got \"two words\", expected 1 to 64 letters, digits, `-`, `_` or `.`",

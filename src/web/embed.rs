@@ -212,6 +212,9 @@ struct Embed {
     /// Why the options were refused (then there is no app).
     refused: Option<String>,
     app: RefCell<Option<AppHandle<App>>>,
+    /// Commands given before the scenario loaded (Yew renders after `mount` returns, and a
+    /// scenario may be fetched): sent once it has.
+    pending: RefCell<Vec<Command>>,
     destroyed: Cell<bool>,
 }
 
@@ -271,12 +274,17 @@ impl Embed {
             control,
             refused,
             app: RefCell::new(app),
+            pending: RefCell::new(Vec::new()),
             destroyed: Cell::new(false),
         });
-        let target = host.clone();
+        let weak = Rc::downgrade(&embed);
         embed.control.watch(Callback::from(move |()| {
+            let Some(embed) = weak.upgrade() else {
+                return;
+            };
+            embed.send_pending();
             // Later, not inside the app's render: listeners may call the handle.
-            let target = target.clone();
+            let target = embed.host.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(event) = web_sys::Event::new(CHANGE_EVENT) {
                     target.dispatch_event(&event).ok();
@@ -301,8 +309,28 @@ impl Embed {
 
     fn command(&self, command: Command) -> Result<(), JsError> {
         self.live()?;
-        self.control.request(command);
+        self.pending.borrow_mut().push(command);
+        self.send_pending();
         Ok(())
+    }
+
+    /// Sends the commands given so far once the app shows a scenario; drops them if it refused
+    /// the scenario (there is nothing to step through).
+    fn send_pending(&self) {
+        let snapshot = self.control.snapshot();
+        if snapshot.error.is_some() && snapshot.state.is_none() {
+            self.pending.borrow_mut().clear();
+        }
+        if snapshot.state.is_none() {
+            return;
+        }
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        for command in pending {
+            if !self.control.send(command) {
+                // Detached: the app is gone.
+                break;
+            }
+        }
     }
 
     fn state(&self) -> Result<JsValue, JsError> {

@@ -185,20 +185,14 @@ impl Snapshot {
 pub struct Control {
     dispatch: RefCell<Option<Callback<Command>>>,
     snapshot: RefCell<Snapshot>,
-    /// Commands requested before the app attached (Yew renders after `mount` returns).
-    pending: RefCell<Vec<Command>>,
     /// Told when a published snapshot differs from the last one (the embed's change event).
     watcher: RefCell<Option<Callback<()>>>,
 }
 
 impl Control {
-    /// Called by the app once mounted. Commands requested before are sent now, in order.
+    /// Called by the app once mounted.
     pub fn attach(&self, dispatch: Callback<Command>) {
         *self.dispatch.borrow_mut() = Some(dispatch);
-        let pending = std::mem::take(&mut *self.pending.borrow_mut());
-        for command in pending {
-            self.send(command);
-        }
     }
 
     /// Called by the app when it unmounts.
@@ -216,13 +210,6 @@ impl Control {
                 true
             }
             None => false,
-        }
-    }
-
-    /// Sends a command, or keeps it for the app that has not attached yet.
-    pub fn request(&self, command: Command) {
-        if !self.send(command) {
-            self.pending.borrow_mut().push(command);
         }
     }
 
