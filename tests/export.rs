@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use expect_test::{expect, Expect};
 use queue_playground::export::{self, DefinitionsError};
-use queue_playground::scenario::{self, parse, Limits, Scenario};
+use queue_playground::scenario::{self, parse, Limits, Op, Scenario};
 
 fn scenario(text: &str) -> Scenario {
     parse(text, &Limits::default()).unwrap_or_else(|e| panic!("test scenario: {e}"))
@@ -35,37 +35,32 @@ const WORK_QUEUE: &str = r#"{
   ]
 }"#;
 
-/// Text that tries to break out of every kind of literal and comment.
-const NASTY: [&str; 12] = [
-    "plain",
-    "quote \" and ' and \\ backslash",
-    "triple \"\"\" and '''",
-    "new\nline\r\nand\ttab",
-    "ends with a backslash \\",
-    "\u{0} nul \u{7f} del \u{1b}[31m escape",
-    "unicode é 中文 😀",
-    "bidi \u{202e}override\u{202c} zero\u{200b}width \u{2028}separator \u{85}next",
-    "{braces} %s %(x)s \\N{BULLET} \\u0041 \\x41",
-    "\"); import os; os.system(\"pwned\"); (\"",
-    "r#\"raw\"# \"#; pwned(); r#\"",
-    "",
-];
-
+/// Text that tries to break out of every kind of literal and comment (quotes, backslashes,
+/// newlines, `"""`, controls, bidirectional overrides, ...) in the name, the description, and
+/// the body, a header and the message id of each publish.
 fn nasty_scenario() -> Scenario {
-    let mut steps = vec![serde_json::json!({"op": "queue.declare", "queue": "q"})];
-    for body in NASTY {
-        steps.push(
-            serde_json::json!({"op": "basic.publish", "exchange": "", "routing_key": body,
-            "body": body, "properties": {"headers": {body: body}, "message_id": body}}),
-        );
-    }
-    let doc = serde_json::json!({
-        "format": "queue-playground/v1",
-        "name": "nasty\nimport os; pwned()\r\n# and \u{202e}",
-        "description": "line\u{2028}pwned()\n\"\"\"\npwned()",
-        "steps": steps,
-    });
-    scenario(&doc.to_string())
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export/nasty-text.json");
+    scenario(&std::fs::read_to_string(path).expect("tests/export/nasty-text.json"))
+}
+
+/// The nasty scenario's publishes: `[body, headers, message id]` each.
+fn nasty_publishes() -> serde_json::Value {
+    let publishes: Vec<serde_json::Value> = nasty_scenario()
+        .steps
+        .iter()
+        .filter_map(|st| match &st.op {
+            Op::BasicPublish {
+                body, properties, ..
+            } => Some(serde_json::json!([
+                body.as_ref(),
+                properties.headers,
+                properties.message_id
+            ])),
+            _ => None,
+        })
+        .collect();
+    assert!(publishes.len() >= 10);
+    serde_json::Value::from(publishes)
 }
 
 fn check(actual: &str, expect: Expect) {
@@ -419,8 +414,8 @@ fn python3() -> Option<String> {
 }
 
 /// Python reads the program back: it must parse, hold exactly the scenario's texts as literals
-/// (the body, routing key, header and message id of each publish), and call nothing the
-/// scenario's text names.
+/// (the body, headers and message id of each publish), and call nothing the scenario's text
+/// names. (`tests/export_pika.rs` runs it, too.)
 #[test]
 fn untrusted_text_is_escaped_in_python_literals_and_comments() {
     let Some(python) = python3() else { return };
@@ -437,8 +432,8 @@ for node in ast.walk(tree):
     if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "publish":
         kw = {k.arg: k.value for k in node.keywords}
         props = {k.arg: ast.literal_eval(k.value) for k in kw["properties"].keywords}
-        out["publishes"].append([ast.literal_eval(kw["body"]), ast.literal_eval(kw["routing_key"]),
-                                 props["headers"], props["message_id"]])
+        out["publishes"].append([ast.literal_eval(kw["body"]), props["headers"],
+                                 props["message_id"]])
 print(json.dumps(out))
 "#;
     let out = Command::new(python)
@@ -454,11 +449,7 @@ print(json.dumps(out))
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from python");
-    let expected: Vec<serde_json::Value> = NASTY
-        .iter()
-        .map(|t| serde_json::json!([t, t, {*t: t}, t]))
-        .collect();
-    assert_eq!(seen["publishes"], serde_json::Value::from(expected));
+    assert_eq!(seen["publishes"], nasty_publishes());
     let names = seen["names"].as_array().unwrap();
     assert!(
         !names.iter().any(|n| n == "pwned"),
@@ -795,12 +786,15 @@ fn qp_export_errors() {
             )
         })
         .collect();
-    check(&out.join("\n"), expect![[r#"
+    check(
+        &out.join("\n"),
+        expect![[r#"
         export - => 2: qp: `qp export` needs --to pika|lapin|definitions
         export --to java - => 2: qp: --to: `java` is not pika, lapin or definitions
         export --to pika - => 2: <stdin>: field `format`: is required but missing
         import-definitions - => 2: <stdin>: queues[0].name: expected a string
-        import-definitions => 2: qp: `qp import-definitions` takes one definitions file (or - for stdin)"#]]);
+        import-definitions => 2: qp: `qp import-definitions` takes one definitions file (or - for stdin)"#]],
+    );
 }
 
 /// The generated lapin programs compile against the current lapin 4 (a temporary Cargo project

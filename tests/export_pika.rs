@@ -241,6 +241,14 @@ fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
             None => runs.push((name, s)),
         }
     }
+    // Text that tries to break out of the program's literals must reach the broker and come
+    // back as it is.
+    let nasty = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export/nasty-text.json");
+    let text = std::fs::read_to_string(&nasty).expect("tests/export/nasty-text.json");
+    runs.push((
+        "nasty-text.json".into(),
+        parse(&text, &Limits::default()).expect("nasty-text.json is a scenario"),
+    ));
     assert!(
         runs.len() >= 100,
         "only {} scenarios left to run",
