@@ -653,32 +653,32 @@ fn import_errors_name_the_field() {
     check(
         &out.join("\n"),
         expect![[r#"
-        not json
-          => ``: not JSON: expected ident at line 1 column 2
-        []
-          => ``: expected an object
-        {"queues": {}}
-          => `queues`: expected an array
-        {"queues": [{"vhost": "/"}]}
-          => `queues[0].name`: missing (expected a string)
-        {"queues": [{"name": "a"}, {"name": "b"}, {"name": "c", "arguments": {"x-message-ttl": "soon"}}]}
-          => `queues[2].arguments.x-message-ttl`: expected an integer
-        {"queues": [{"name": "q", "arguments": {"x-queue-type": "quorum"}}]}
-          => `queues[0].arguments.x-queue-type`: only classic queues are modelled, not `quorum`
-        {"queues": [{"name": "q", "arguments": {"x-single-active-consumer": true}}]}
-          => `queues[0].arguments.x-single-active-consumer`: unsupported queue argument (supported: x-message-ttl, x-expires, x-max-length, x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key, x-max-priority, x-queue-type classic)
-        {"queues": [{"name": "q", "durable": "yes"}]}
-          => `queues[0].durable`: expected true or false
-        {"queues": [{"name": "q", "arguments": {"x-overflow": "drop-tail"}}]}
-          => `queues[0].arguments.x-overflow`: expected drop-head, reject-publish or reject-publish-dlx, not `drop-tail`
-        {"exchanges": [{"name": "x", "type": "x-delayed-message"}]}
-          => `exchanges[0].type`: expected direct, fanout, topic or headers, not `x-delayed-message`
-        {"exchanges": [{"name": "x", "type": "direct", "arguments": {"alternate-exchange": 3}}]}
-          => `exchanges[0].arguments.alternate-exchange`: expected a string
-        {"bindings": [{"source": "x", "destination": "q", "destination_type": "stream"}]}
-          => `bindings[0].destination_type`: expected queue or exchange, not `stream`
-        {"queues": [{"name": "a", "vhost": "/"}, {"name": "b", "vhost": "other"}]}
-          => `vhosts`: the definitions hold several vhosts (`/`, `other`); a scenario is one: choose one"#]],
+            not json
+              => ``: not JSON: expected ident at line 1 column 2
+            []
+              => ``: expected an object
+            {"queues": {}}
+              => `queues`: expected an array
+            {"queues": [{"vhost": "/"}]}
+              => `queues[0].name`: missing (expected a string)
+            {"queues": [{"name": "a"}, {"name": "b"}, {"name": "c", "arguments": {"x-message-ttl": "soon"}}]}
+              => `queues[2].arguments.x-message-ttl`: expected an integer
+            {"queues": [{"name": "q", "arguments": {"x-queue-type": "quorum"}}]}
+              => `queues[0].arguments.x-queue-type`: only classic queues are modelled, not `quorum`
+            {"queues": [{"name": "q", "arguments": {"x-single-active-consumer": true}}]}
+              => `queues[0].arguments.x-single-active-consumer`: unsupported queue argument (supported: x-message-ttl, x-expires, x-max-length, x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key, x-max-priority, x-queue-type classic)
+            {"queues": [{"name": "q", "durable": "yes"}]}
+              => `queues[0].durable`: expected true or false
+            {"queues": [{"name": "q", "arguments": {"x-overflow": "drop-tail"}}]}
+              => `queues[0].arguments.x-overflow`: expected drop-head, reject-publish or reject-publish-dlx, not `drop-tail`
+            {"exchanges": [{"name": "x", "type": "x-delayed-message"}]}
+              => `exchanges[0].type`: expected direct, fanout, topic or headers, not `x-delayed-message`
+            {"exchanges": [{"name": "x", "type": "direct", "arguments": {"alternate-exchange": 3}}]}
+              => `exchanges[0].arguments.alternate-exchange`: expected a string
+            {"bindings": [{"source": "x", "destination": "q", "destination_type": "stream"}]}
+              => `bindings[0].destination_type`: expected queue or exchange, not `stream`
+            {"queues": [{"name": "a", "vhost": "/"}, {"name": "b", "vhost": "other"}]}
+              => `vhosts`: the definitions hold several vhosts (`/`, `other`); a scenario is one: pick it (`--vhost NAME`)"#]],
     );
 }
 
