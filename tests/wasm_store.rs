@@ -584,8 +584,10 @@ async fn a_reload_restores_the_durable_image_as_a_restart() {
     // IndexedDB holds is the timeline's image at the cursor.
     for position in [1, 2, 3, 10, 5, 6, 7, 8, 10] {
         timeline.seek(position);
+        let before = p.transactions();
         p.sync(SESSION, &timeline);
         settle(&p).await;
+        assert_eq!(p.transactions(), before + 1, "one transaction a sync");
         assert_eq!(p.status(), StorageStatus::Saved { step: position });
         assert_eq!(&stored_image(&id).await, timeline.stored(), "at {position}");
     }
@@ -935,4 +937,34 @@ async fn web_locks_pick_one_owner_and_a_steal_tells_the_previous_one() {
     sleep(10).await;
     let c = Ownership::acquire_with(&name, Arbiter::WebLocks, || {}).await;
     assert!(c.is_owner());
+}
+
+#[wasm_bindgen_test]
+async fn syncs_asked_for_while_one_is_in_flight_are_merged() {
+    let id = fresh_id("coalesce");
+    let (on_status, _) = statuses();
+    let (p, _) = Persistence::open(&id, on_status).await;
+    let mut timeline = Timeline::new(scenario(SESSION), TimelineConfig::default());
+    let before = p.transactions();
+    // Play through every step without waiting, as autoplay would.
+    for position in 1..=timeline.len() {
+        timeline.seek(position);
+        p.sync(SESSION, &timeline);
+    }
+    settle(&p).await;
+    let used = p.transactions() - before;
+    assert!(
+        used <= 2,
+        "{used} transactions for {} syncs",
+        timeline.len()
+    );
+    assert_eq!(
+        p.status(),
+        StorageStatus::Saved {
+            step: timeline.len()
+        }
+    );
+    assert_eq!(&stored_image(&id).await, timeline.stored());
+    drop(p);
+    forget(&id).await;
 }

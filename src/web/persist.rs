@@ -568,6 +568,15 @@ impl Persistence {
         self.inner.borrow().busy
     }
 
+    /// Readwrite transactions completed since open (claims of ownership included).
+    pub fn transactions(&self) -> u64 {
+        self.inner
+            .borrow()
+            .store
+            .as_ref()
+            .map_or(0, |s| s.transactions)
+    }
+
     /// Test hook: interrupts one of the next commits (see [`Fault`]).
     pub fn inject_fault(&self, fault: Fault) {
         if let Some(store) = self.inner.borrow_mut().store.as_mut() {
