@@ -143,9 +143,9 @@ struct Inner {
     store: Option<IdbStore>,
     ownership: Option<Ownership>,
     stored: Option<Stored>,
-    wanted: Option<Wanted>,
+    wanted: Option<Rc<Wanted>>,
     /// The last state asked for, kept for a take-over.
-    last: Option<(String, Rc<Scenario>, usize, Driver<MemoryStore>)>,
+    last: Option<Rc<Wanted>>,
     /// The parsed scenario of the last text seen, so a cursor move does not clone it.
     scenario: Option<(String, Rc<Scenario>)>,
     busy: bool,
@@ -305,19 +305,14 @@ impl Persistence {
                     s
                 }
             };
-            let world = timeline.world().clone();
-            inner.last = Some((
-                text.to_owned(),
-                scenario.clone(),
-                timeline.position(),
-                world.clone(),
-            ));
-            inner.wanted = Some(Wanted {
+            let wanted = Rc::new(Wanted {
                 text: text.to_owned(),
                 scenario,
                 position: timeline.position(),
-                world,
+                world: timeline.world().clone(),
             });
+            inner.last = Some(wanted.clone());
+            inner.wanted = Some(wanted);
             let run = matches!(inner.mode, Mode::Owner) && !inner.busy;
             if run {
                 inner.busy = true;
@@ -359,7 +354,7 @@ impl Persistence {
                     retried = false;
                     inner.saved = position;
                     inner.stored = Some(Stored {
-                        text: wanted.text,
+                        text: wanted.text.clone(),
                         position,
                         world,
                     });
@@ -469,15 +464,7 @@ impl Persistence {
             inner.mode = Mode::Owner;
             inner.stored = None;
             // The other instance's image is not ours: store this one's state whole.
-            inner.wanted = inner
-                .last
-                .clone()
-                .map(|(text, scenario, position, world)| Wanted {
-                    text,
-                    scenario,
-                    position,
-                    world,
-                });
+            inner.wanted = inner.last.clone();
             let run = inner.wanted.is_some() && !inner.busy;
             if run {
                 inner.busy = true;
