@@ -15,7 +15,13 @@
 //!
 //! One [`IdbStore::commit_with`] is one readwrite transaction, resolved on `complete`; a failed
 //! one left nothing of itself (IndexedDB rolls an aborted transaction back). Nothing but
-//! IndexedDB requests runs inside it: the records are serialized before it opens.
+//! IndexedDB requests runs inside it: the records are serialized before it opens. Once the
+//! store has claimed ownership ([`IdbStore::claim`]), the first request reads `meta.owner`, and
+//! the writes go out from its callback only if the token there is still this store's.
+//!
+//! The store keeps a mirror of the stored bindings and message keys (not bodies), so that
+//! deleting a queue or an exchange finds its bindings, and acks of neighbouring messages go
+//! out as one key-range delete.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -474,20 +480,12 @@ impl IdbStore {
         })
     }
 
-    pub fn options_mut(&mut self) -> &mut IdbOptions {
-        &mut self.options
-    }
-
     /// Test hook: interrupts the `fault.commit`-th commit from now.
     pub fn inject(&mut self, fault: Fault) {
         self.options.fault = Some(Fault {
             commit: self.commits + fault.commit,
             ..fault
         });
-    }
-
-    pub fn database(&self) -> &IdbDatabase {
-        &self.db
     }
 
     /// Whether the connection was closed for another page's newer schema.
