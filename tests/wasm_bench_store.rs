@@ -15,7 +15,7 @@
 //!
 //! Rates are messages (or records) per second of wall time, one transaction in flight at a time,
 //! after a warm-up; "vs 1 tx" is the rate over raw puts in one transaction, same durability.
-//! RabbitMQ's own rates for the same streams come from `tools/rabbitmq-stream`.
+//! RabbitMQ's own rates for the same streams come from `benches/rabbitmq-stream`.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Object, Promise, Reflect};

@@ -3,7 +3,7 @@
 //! streams.
 //!
 //! ```text
-//! cd tools/rabbitmq-stream && cargo run --release -- [N]
+//! cd benches/rabbitmq-stream && cargo run --release -- [N]
 //! ```
 //!
 //! `QP_AMQP_URL` picks the broker (default `amqp://guest:guest@127.0.0.1:5674/%2f`). The queue
