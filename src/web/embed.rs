@@ -59,7 +59,11 @@ const EMBED_CSS: &str = ":host { display: block; }
 .qp-embed-error { border: 1px solid #b3261e; color: #b3261e; background: #fff; padding: 0.75em 1em;
   white-space: pre-wrap; font: 14px/1.4 ui-monospace, monospace; }
 ";
-const APP_CSS: &str = include_str!("../../www/style.css");
+/// The app's style sheets: its frame and views, then the editor, palette, plots and share bar.
+const APP_CSS: [&str; 2] = [
+    include_str!("../../www/style.css"),
+    include_str!("../../www/tools.css"),
+];
 
 #[wasm_bindgen(inline_js = r#"
 export function defineQueuePlayground(name, connected, disconnected) {
@@ -241,7 +245,7 @@ impl Embed {
                 .map_err(|_| JsError::new(&format!("mount: cannot create a <{tag}>")))
         };
         let style = element("style")?;
-        style.set_text_content(Some(&format!("{EMBED_CSS}{APP_CSS}")));
+        style.set_text_content(Some(&format!("{EMBED_CSS}{}", APP_CSS.join("\n"))));
         let container = element("div")?;
         container.set_class_name("qp-embed");
         append(&root, &style)?;
