@@ -80,6 +80,35 @@ extern "C" {
     fn define_element(name: &str, connected: &js_sys::Function, disconnected: &js_sys::Function);
 }
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+export interface PlaygroundOptions {
+  /** Scenario JSON (format v1), as text or an object. One of scenario, src, preset. */
+  scenario?: string | object;
+  src?: string;
+  preset?: string;
+  mode?: "full" | "compact" | "player";
+  theme?: "auto" | "light" | "dark";
+  autoplay?: boolean;
+  startStep?: number;
+  /** Keep the broker in IndexedDB; needs `id`. */
+  persist?: boolean;
+  /** Storage name; default `embed-N`. */
+  id?: string;
+  playInterval?: number;
+  urlFragment?: boolean;
+}
+export interface PlaygroundState {
+  id: string;
+  position: number;
+  length: number;
+  playing: boolean;
+  error: string | null;
+  /** Null while loading or when the scenario is refused. */
+  broker: BrokerState | null;
+}
+"#;
+
 thread_local! {
     /// The live playgrounds of this page (a handful: found by a scan).
     static MOUNTED: RefCell<Vec<Rc<Embed>>> = const { RefCell::new(Vec::new()) };
@@ -136,7 +165,11 @@ fn auto_mount(host: &Element) {
 /// that already holds a playground, options that are not an object); a refused option value
 /// shows as an error box in the element and in `state().error`.
 #[wasm_bindgen]
-pub fn mount(element: JsValue, options: JsValue) -> Result<PlaygroundHandle, JsError> {
+pub fn mount(
+    #[wasm_bindgen(unchecked_param_type = "Element")] element: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PlaygroundOptions")] options: Option<JsValue>,
+) -> Result<PlaygroundHandle, JsError> {
+    let options = options.unwrap_or(JsValue::UNDEFINED);
     let host: Element = element.dyn_into().map_err(|v| {
         JsError::new(&format!(
             "mount: expected an element as the first argument, got {}",
@@ -186,6 +219,7 @@ impl PlaygroundHandle {
     /// What the playground shows: `{id, position, length, playing, error, broker}`, `broker`
     /// as `Broker.state()` returns it (null while loading or when refused). Commands take
     /// effect when the app next renders; the host element's `statechange` event says when.
+    #[wasm_bindgen(unchecked_return_type = "PlaygroundState")]
     pub fn state(&self) -> Result<JsValue, JsError> {
         self.embed.state()
     }
