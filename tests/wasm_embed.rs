@@ -287,6 +287,11 @@ fn mount_throws_for_arguments_it_cannot_use_and_shows_refused_options() {
     assert_eq!(alert.text_content().as_deref(), Some(expected));
     // Shown as text: the message's quotes and brackets are not markup.
     assert_eq!(alert.child_element_count(), 0);
+    // Commands have nothing to drive and change nothing.
+    handle.step(None).map_err(message).unwrap();
+    let after = handle.state().map_err(message).unwrap();
+    assert_eq!(position(&after), 0.0);
+    assert_eq!(get(&after, "error").as_string().as_deref(), Some(expected));
 
     let thrown = message(mount(host.clone().into(), None).err().unwrap());
     assert!(thrown.contains("already holds a playground"), "{thrown}");

@@ -347,6 +347,10 @@ impl Embed {
 
     fn command(&self, command: Command) -> Result<(), JsError> {
         self.live()?;
+        if self.refused.is_some() {
+            // No app: nothing to step through (the refusal is shown, and in `state().error`).
+            return Ok(());
+        }
         self.pending.borrow_mut().push(command);
         self.send_pending();
         Ok(())
