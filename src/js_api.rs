@@ -20,6 +20,52 @@ use crate::engine::store::MemoryStore;
 use crate::engine::{Config, Driver};
 use crate::scenario::{self, Limits};
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** One trace event (trace format v1): `step` and `event`, then the event's fields. */
+export interface TraceEvent {
+  step: number;
+  event: string;
+  [field: string]: unknown;
+}
+export interface BrokerOptions {
+  /** Drives every random choice; default 0. */
+  seed?: number | bigint;
+}
+export interface QueueState {
+  name: string;
+  durable: boolean;
+  auto_delete: boolean;
+  exclusive_owner: string | null;
+  arguments: Record<string, unknown>;
+  /** The ready messages, head first. */
+  ready: Array<{ seq: number; exchange: string; routing_key: string; body: string; properties: Record<string, unknown>; redelivered: boolean; [field: string]: unknown }>;
+  ready_bytes: number;
+  unacked: number;
+  consumers: Array<{ channel: string; consumer_tag: string; blocked: boolean }>;
+  messages_ready: number;
+  messages_unacknowledged: number;
+  [field: string]: unknown;
+}
+export interface ChannelState {
+  name: string;
+  connection: string;
+  open: boolean;
+  mode: "plain" | "tx" | "confirm";
+  consumers: Array<{ consumer_tag: string; queue: string; no_ack: boolean; prefetch: number; unacked: number }>;
+  unacked: Array<{ delivery_tag: number; queue: string; consumer_tag: string | null; message: Record<string, unknown> }>;
+  [field: string]: unknown;
+}
+export interface BrokerState {
+  /** Virtual time, in milliseconds. */
+  now: number;
+  exchanges: Array<{ name: string; type: string; bindings: unknown[]; [field: string]: unknown }>;
+  queues: QueueState[];
+  connections: Array<{ name: string; open: boolean }>;
+  channels: ChannelState[];
+}
+"#;
+
 /// A broker with an in-memory store and a virtual clock, driven step by step.
 #[wasm_bindgen]
 pub struct Broker {
@@ -44,8 +90,10 @@ fn fresh(seed: u64) -> Driver<MemoryStore> {
 impl Broker {
     /// `new Broker()` or `new Broker({ seed })`: `seed` drives every random choice (default 0).
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<Broker, JsError> {
-        let seed = read_seed(&options)?;
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "BrokerOptions")] options: Option<JsValue>,
+    ) -> Result<Broker, JsError> {
+        let seed = read_seed(&options.unwrap_or(JsValue::UNDEFINED))?;
         Ok(Broker {
             driver: fresh(seed),
             seed,
@@ -56,7 +104,11 @@ impl Broker {
     /// Runs a whole scenario (JSON text or an object) on a fresh broker seeded by the
     /// scenario's `seed`, replacing this one's state; returns its trace events. Steps applied
     /// afterwards continue from the scenario's end.
-    pub fn run(&mut self, scenario: JsValue) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(unchecked_return_type = "TraceEvent[]")]
+    pub fn run(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string | object")] scenario: JsValue,
+    ) -> Result<JsValue, JsError> {
         let text = json_text(&scenario, "scenario")?;
         let scenario = scenario::parse(&text, &Limits::default()).map_err(error)?;
         self.seed = scenario.seed;
@@ -72,7 +124,11 @@ impl Broker {
 
     /// Applies one step (JSON text or an object) as the next step index; returns the events it
     /// caused. A refused step changes nothing and throws an Error naming the step and field.
-    pub fn apply(&mut self, step: JsValue) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(unchecked_return_type = "TraceEvent[]")]
+    pub fn apply(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string | object")] step: JsValue,
+    ) -> Result<JsValue, JsError> {
         let text = json_text(&step, "step")?;
         let parsed =
             scenario::parse_step(&text, self.next_step, &Limits::default()).map_err(error)?;
@@ -83,6 +139,7 @@ impl Broker {
 
     /// The broker's state: exchanges, queues (with `messages_ready` and
     /// `messages_unacknowledged`), connections and channels (consumers, unacked deliveries).
+    #[wasm_bindgen(unchecked_return_type = "BrokerState")]
     pub fn state(&self) -> Result<JsValue, JsError> {
         state_to_js(&self.driver.broker.state())
     }

@@ -261,24 +261,20 @@ fn option_objects_keep_their_types_and_refuse_unknown_keys() {
 
 #[wasm_bindgen_test]
 fn mount_throws_for_arguments_it_cannot_use_and_shows_refused_options() {
-    let thrown = message(
-        mount(JsValue::from("#app"), JsValue::UNDEFINED)
-            .err()
-            .unwrap(),
-    );
+    let thrown = message(mount(JsValue::from("#app"), None).err().unwrap());
     assert_eq!(
         thrown,
         "mount: expected an element as the first argument, got a string"
     );
     let img = element("img", &[]);
-    let thrown = message(mount(img.into(), JsValue::UNDEFINED).err().unwrap());
+    let thrown = message(mount(img.into(), None).err().unwrap());
     assert_eq!(
         thrown,
         "mount: a <img> cannot hold a playground; use a <div>"
     );
 
     let host = element("div", &[]);
-    let handle = mount(host.clone().into(), object(r#"{"mode": "huge"}"#)).unwrap();
+    let handle = mount(host.clone().into(), Some(object(r#"{"mode": "huge"}"#))).unwrap();
     let expected = "option `mode`: got \"huge\", expected `full`, `compact` or `player`";
     let state = handle.state().map_err(message).unwrap();
     assert_eq!(get(&state, "error").as_string().as_deref(), Some(expected));
@@ -291,16 +287,17 @@ fn mount_throws_for_arguments_it_cannot_use_and_shows_refused_options() {
     assert_eq!(alert.text_content().as_deref(), Some(expected));
     // Shown as text: the message's quotes and brackets are not markup.
     assert_eq!(alert.child_element_count(), 0);
+    // Commands have nothing to drive and change nothing.
+    handle.step(None).map_err(message).unwrap();
+    let after = handle.state().map_err(message).unwrap();
+    assert_eq!(position(&after), 0.0);
+    assert_eq!(get(&after, "error").as_string().as_deref(), Some(expected));
 
-    let thrown = message(
-        mount(host.clone().into(), JsValue::UNDEFINED)
-            .err()
-            .unwrap(),
-    );
+    let thrown = message(mount(host.clone().into(), None).err().unwrap());
     assert!(thrown.contains("already holds a playground"), "{thrown}");
     handle.destroy();
     // Destroyed, the element takes a new playground (in the shadow root it already has).
-    let again = mount(host.into(), JsValue::UNDEFINED).unwrap();
+    let again = mount(host.into(), None).unwrap();
     again.destroy();
 }
 
@@ -323,8 +320,8 @@ async fn two_embeds_on_one_page_have_their_own_engine_and_storage_id() {
     let (a_host, b_host) = (element("div", &[]), element("div", &[]));
     let options = Object::new();
     Reflect::set(&options, &"scenario".into(), &COUNTER.into()).unwrap();
-    let a = mount(a_host.clone().into(), options.clone().into()).unwrap();
-    let b = mount(b_host.clone().into(), options.into()).unwrap();
+    let a = mount(a_host.clone().into(), Some(options.clone().into())).unwrap();
+    let b = mount(b_host.clone().into(), Some(options.into())).unwrap();
     assert_ne!(a.id(), b.id());
     // The page's handle property is the same playground.
     let via_element = get(&a_host, "playground");

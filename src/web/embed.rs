@@ -59,7 +59,11 @@ const EMBED_CSS: &str = ":host { display: block; }
 .qp-embed-error { border: 1px solid #b3261e; color: #b3261e; background: #fff; padding: 0.75em 1em;
   white-space: pre-wrap; font: 14px/1.4 ui-monospace, monospace; }
 ";
-const APP_CSS: &str = include_str!("../../www/style.css");
+/// The app's style sheets: its frame and views, then the editor, palette, plots and share bar.
+const APP_CSS: [&str; 2] = [
+    include_str!("../../www/style.css"),
+    include_str!("../../www/tools.css"),
+];
 
 #[wasm_bindgen(inline_js = r#"
 export function defineQueuePlayground(name, connected, disconnected) {
@@ -75,6 +79,35 @@ extern "C" {
     #[wasm_bindgen(js_name = defineQueuePlayground)]
     fn define_element(name: &str, connected: &js_sys::Function, disconnected: &js_sys::Function);
 }
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+export interface PlaygroundOptions {
+  /** Scenario JSON (format v1), as text or an object. One of scenario, src, preset. */
+  scenario?: string | object;
+  src?: string;
+  preset?: string;
+  mode?: "full" | "compact" | "player";
+  theme?: "auto" | "light" | "dark";
+  autoplay?: boolean;
+  startStep?: number;
+  /** Keep the broker in IndexedDB; needs `id`. */
+  persist?: boolean;
+  /** Storage name; default `embed-N`. */
+  id?: string;
+  playInterval?: number;
+  urlFragment?: boolean;
+}
+export interface PlaygroundState {
+  id: string;
+  position: number;
+  length: number;
+  playing: boolean;
+  error: string | null;
+  /** Null while loading or when the scenario is refused. */
+  broker: BrokerState | null;
+}
+"#;
 
 thread_local! {
     /// The live playgrounds of this page (a handful: found by a scan).
@@ -132,7 +165,11 @@ fn auto_mount(host: &Element) {
 /// that already holds a playground, options that are not an object); a refused option value
 /// shows as an error box in the element and in `state().error`.
 #[wasm_bindgen]
-pub fn mount(element: JsValue, options: JsValue) -> Result<PlaygroundHandle, JsError> {
+pub fn mount(
+    #[wasm_bindgen(unchecked_param_type = "Element")] element: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PlaygroundOptions")] options: Option<JsValue>,
+) -> Result<PlaygroundHandle, JsError> {
+    let options = options.unwrap_or(JsValue::UNDEFINED);
     let host: Element = element.dyn_into().map_err(|v| {
         JsError::new(&format!(
             "mount: expected an element as the first argument, got {}",
@@ -182,6 +219,7 @@ impl PlaygroundHandle {
     /// What the playground shows: `{id, position, length, playing, error, broker}`, `broker`
     /// as `Broker.state()` returns it (null while loading or when refused). Commands take
     /// effect when the app next renders; the host element's `statechange` event says when.
+    #[wasm_bindgen(unchecked_return_type = "PlaygroundState")]
     pub fn state(&self) -> Result<JsValue, JsError> {
         self.embed.state()
     }
@@ -241,7 +279,7 @@ impl Embed {
                 .map_err(|_| JsError::new(&format!("mount: cannot create a <{tag}>")))
         };
         let style = element("style")?;
-        style.set_text_content(Some(&format!("{EMBED_CSS}{APP_CSS}")));
+        style.set_text_content(Some(&format!("{EMBED_CSS}{}", APP_CSS.join("\n"))));
         let container = element("div")?;
         container.set_class_name("qp-embed");
         append(&root, &style)?;
@@ -309,6 +347,10 @@ impl Embed {
 
     fn command(&self, command: Command) -> Result<(), JsError> {
         self.live()?;
+        if self.refused.is_some() {
+            // No app: nothing to step through (the refusal is shown, and in `state().error`).
+            return Ok(());
+        }
         self.pending.borrow_mut().push(command);
         self.send_pending();
         Ok(())

@@ -158,6 +158,29 @@ try {
   });
   assert.deepEqual(removed, { children: 0, property: undefined });
 
+  // A scenario fetched by URL; a URL that is not there is reported in the embed.
+  const fetched = await page.evaluate(async () => {
+    const { mount } = await import('./playground.js');
+    const results = {};
+    for (const [name, src] of [['ok', 'presets/work-queue.json'], ['missing', 'presets/none.json']]) {
+      const host = document.createElement('div');
+      document.querySelector('main').append(host);
+      const handle = mount(host, { src, mode: 'player' });
+      // Loaded or refused: polled, since the fetch takes its time.
+      for (let i = 0; i < 200 && !handle.state().length && !handle.state().error; i++) {
+        await new Promise((done) => setTimeout(done, 50));
+      }
+      results[name] = handle.state();
+      handle.destroy();
+    }
+    return results;
+  });
+  const preset = JSON.parse(await (await fetch(`${server.url}/presets/work-queue.json`)).text());
+  assert.equal(fetched.ok.length, preset.steps.length);
+  assert.equal(fetched.ok.error, null);
+  assert.match(fetched.missing.error ?? '', /none\.json/, JSON.stringify(fetched.missing));
+  // The failed fetch's 404 is the one console error the page may show.
+  page.problems = page.problems.filter((p) => !/404/.test(p));
   assertNoProblems(page);
 
   // The app page is one full playground, mounted the same way.
