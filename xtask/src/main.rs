@@ -269,13 +269,11 @@ fn release_build() -> Result<(), String> {
     report_sizes(&repo_root().join("dist"))
 }
 
-/// Prints each wasm and JS file in `dir` with its gzipped size, and the total.
+/// Prints each wasm and JS file under `dir` with its gzipped size, and the total.
 fn report_sizes(dir: &Path) -> Result<(), String> {
-    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js"))
-        .collect();
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)?;
+    files.retain(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js"));
     files.sort();
     let (mut raw, mut zipped) = (0, 0);
     for file in &files {
@@ -291,6 +289,22 @@ fn report_sizes(dir: &Path) -> Result<(), String> {
         zipped += gz;
     }
     eprintln!("xtask: {raw:>9} bytes, {zipped:>9} gzipped  total (wasm + js)");
+    Ok(())
+}
+
+/// Every file under `dir`, at any depth.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
     Ok(())
 }
 
