@@ -149,6 +149,17 @@ pub struct Ghost {
     pub reason: &'static str,
 }
 
+/// What the broker told a channel in the step just applied, written under its node: publisher
+/// confirms, returns, channel errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Badge {
+    pub x: i32,
+    pub y: i32,
+    pub text: String,
+    /// `confirm`, `nack`, `return` or `error`.
+    pub kind: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Layout {
     pub height: i32,
@@ -158,6 +169,7 @@ pub struct Layout {
     pub messages: Vec<MessageSlot>,
     pub held: Vec<HeldSlot>,
     pub ghosts: Vec<Ghost>,
+    pub badges: Vec<Badge>,
 }
 
 /// What the scenario says beyond the broker's state: which channels publish, and to which
@@ -412,7 +424,7 @@ pub fn layout(
             .flat_map(|tx| &tx.settles)
             .flat_map(|s| s.delivery_tags.iter().map(move |t| (*t, s.kind)))
             .collect();
-        let mut rows: Vec<(Target, NodeKind, String, String, Option<&Name>, bool)> = ch
+        let mut rows: Vec<Row> = ch
             .consumers
             .iter()
             .map(|k| {
@@ -424,30 +436,38 @@ pub fn layout(
                 } else {
                     format!("{}/{} unacked", k.unacked, k.prefetch)
                 };
-                (
-                    Target::Consumer {
+                Row {
+                    target: Target::Consumer {
                         channel: ch.name.clone(),
                         tag: k.consumer_tag.clone(),
                     },
-                    NodeKind::Consumer,
-                    format!("{} · {}", short(&k.consumer_tag, 12), short(&ch.name, 10)),
-                    window,
-                    Some(&k.consumer_tag),
+                    kind: NodeKind::Consumer,
+                    title: format!("{} · {}", short(&k.consumer_tag, 12), short(&ch.name, 10)),
+                    detail: window,
+                    tag: Some(&k.consumer_tag),
                     blocked,
-                )
+                }
             })
             .collect();
         if ch.unacked.iter().any(|u| u.consumer_tag.is_none()) {
-            rows.push((
-                Target::Channel(ch.name.clone()),
-                NodeKind::Getter,
-                format!("{} · basic.get", short(&ch.name, 12)),
-                "fetched, unacked".to_owned(),
-                None,
-                false,
-            ));
+            rows.push(Row {
+                target: Target::Channel(ch.name.clone()),
+                kind: NodeKind::Getter,
+                title: format!("{} · get", short(&ch.name, 12)),
+                detail: "fetched".to_owned(),
+                tag: None,
+                blocked: false,
+            });
         }
-        for (target, kind, title, detail, tag, blocked) in rows {
+        for Row {
+            target,
+            kind,
+            title,
+            detail,
+            tag,
+            blocked,
+        } in rows
+        {
             let mine: Vec<_> = ch
                 .unacked
                 .iter()
@@ -503,6 +523,10 @@ pub fn layout(
     }
     height = height.max(y);
     out.height = height.max(TOP + NODE_H + GAP);
+
+    if let Some(applied) = applied {
+        out.badges = badges(&out.nodes, applied.record);
+    }
 
     // Edges. Every endpoint is a node drawn above; edges to hidden nodes are left out.
     let right = |t: &Target| centre.get(t).map(|&(x, y, w, h)| (x + w, y + h / 2));
@@ -611,6 +635,17 @@ pub fn layout(
         out.ghosts = ghosts(&out, previous, applied);
     }
     out
+}
+
+/// One line of the consumers column: a consumer, or a channel's fetched messages.
+struct Row<'a> {
+    target: Target,
+    kind: NodeKind,
+    title: String,
+    detail: String,
+    /// Whose unacked messages it shows (`None`: those fetched with `basic.get`).
+    tag: Option<&'a Name>,
+    blocked: bool,
 }
 
 fn message_slot(
@@ -806,17 +841,95 @@ fn ghosts(now: &Layout, previous: &Layout, applied: Applied<'_>) -> Vec<Ghost> {
                     .iter()
                     .any(|e| matches!(e.event, Event::Return { .. }));
                 let at = Target::Exchange(exchange.clone());
+                // Bounced at the exchange's door: on the publish edge, just before it.
                 if let Some(x) = now.nodes.iter().find(|n| n.target == at) {
                     out.push(Ghost {
                         key: "u".to_owned(),
-                        x: x.x + x.w - MSG_W - 4,
-                        y: x.y + 10,
+                        x: x.x - MSG_W - 14,
+                        y: x.y + x.h / 2 - MSG_H / 2,
                         label: short(body, 3),
                         reason: if returned { "returned" } else { "unroutable" },
                     });
                 }
             }
             _ => {}
+        }
+    }
+    out
+}
+
+/// Confirms, returns and channel errors of the step, under the node of their channel (its
+/// producer if it publishes, else its first consumer row).
+fn badges(nodes: &[Node], record: &StepRecord) -> Vec<Badge> {
+    let mut out: Vec<Badge> = Vec::new();
+    for e in &record.events {
+        let (channel, text, kind) = match &e.event {
+            Event::ConfirmAck {
+                channel,
+                delivery_tag,
+                multiple,
+            } => (
+                channel,
+                format!(
+                    "confirmed {}{delivery_tag}",
+                    if *multiple { "≤" } else { "#" }
+                ),
+                "confirm",
+            ),
+            Event::ConfirmNack {
+                channel,
+                delivery_tag,
+                multiple,
+            } => (
+                channel,
+                format!("nacked {}{delivery_tag}", if *multiple { "≤" } else { "#" }),
+                "nack",
+            ),
+            Event::Return {
+                channel,
+                reply_code,
+                reply_text,
+                ..
+            } => (
+                channel,
+                format!("returned {reply_code} {reply_text}"),
+                "return",
+            ),
+            Event::ChannelClose {
+                channel,
+                reply_code,
+                reply_text,
+            } => (
+                channel,
+                format!("closed {reply_code} {reply_text}"),
+                "error",
+            ),
+            _ => continue,
+        };
+        let node = nodes
+            .iter()
+            .find(|n| matches!(&n.target, Target::Channel(c) if c == channel))
+            .or_else(|| {
+                nodes.iter().find(
+                    |n| matches!(&n.target, Target::Consumer { channel: c, .. } if c == channel),
+                )
+            });
+        let Some(n) = node else { continue };
+        let (x, y) = (n.x + 4, n.y + n.h + 11);
+        match out.iter_mut().find(|b| b.x == x && b.y == y) {
+            // One line a node: later news joins it, the gravest kind wins.
+            Some(b) => {
+                b.text = short(&format!("{}, {text}", b.text), 30);
+                if kind == "error" || b.kind == "confirm" {
+                    b.kind = kind;
+                }
+            }
+            None => out.push(Badge {
+                x,
+                y,
+                text: short(&text, 30),
+                kind,
+            }),
         }
     }
     out
@@ -880,6 +993,12 @@ pub fn describe(layout: &Layout) -> String {
         out.push_str(&format!(
             "held {} at ({}, {}) {:?}\n",
             h.key, h.x, h.y, h.label
+        ));
+    }
+    for b in &layout.badges {
+        out.push_str(&format!(
+            "badge {} at ({}, {}) {:?}\n",
+            b.kind, b.x, b.y, b.text
         ));
     }
     for g in &layout.ghosts {
@@ -1074,7 +1193,30 @@ mod tests {
                 edge Publish p:p2→dead (158, 105)→(222, 105) hot
                 edge Binding b:logs→a: (382, 53)→(450, 60)
                 edge DeadLetter x:a→dead (450, 72)→(382, 113) "dlx"
-                ghost u at (348, 96) "los…" returned
+                badge return at (12, 135) "returned 312 NO_ROUTE"
+                ghost u at (178, 96) "los…" returned
+            "#]],
+        );
+    }
+
+    #[test]
+    fn confirms_are_written_under_their_publisher() {
+        check(
+            r#"{"format":"queue-playground/v1","name":"c","steps":[
+                {"op":"queue.declare","queue":"q","durable":true},
+                {"op":"confirm.select","channel":"p"},
+                {"op":"basic.publish","channel":"p","routing_key":"q","body":"a","properties":{"delivery_mode":2}}
+            ]}"#,
+            3,
+            expect![[r#"
+                height 100
+                Producer Channel("p") at (8, 34) 150×38 "p" "confirm · next #2" hot
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot
+                Queue Queue("q") at (450, 34) 276×52 "q" "1 ready · 0 unacked · durable" hot
+                edge Publish p:p→ (158, 53)→(222, 53) hot
+                edge Implicit d:q (382, 53)→(450, 60) hot
+                msg 1 Ready { queue: "q", index: 0 } at (690, 61) "a" persisted hot
+                badge confirm at (12, 83) "confirmed #1"
             "#]],
         );
     }

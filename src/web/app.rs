@@ -156,11 +156,6 @@ pub fn app(props: &AppProps) -> Html {
         })
     };
     let persistence: Rc<RefCell<Option<Rc<Persistence>>>> = use_mut_ref(|| None);
-    let preset = use_state(|| match &options.scenario {
-        ScenarioSource::Preset(id) => id.clone(),
-        ScenarioSource::Default => PRESETS[0].id.to_owned(),
-        _ => String::new(),
-    });
 
     // Load once: what storage restored, else a share link, else the options' source.
     {
@@ -286,11 +281,10 @@ pub fn app(props: &AppProps) -> Html {
     });
     let on_append = use_callback(dispatch.clone(), |step, d| d.dispatch(Action::Append(step)));
     let on_preset = {
-        let (d, preset) = (dispatch.clone(), preset.clone());
+        let d = dispatch.clone();
         Callback::from(move |e: Event| {
             let select: web_sys::HtmlSelectElement = e.target_unchecked_into();
             if let Some(p) = presets::find(&select.value()) {
-                preset.set(p.id.to_owned());
                 d.dispatch(Action::Load {
                     text: p.text.to_owned(),
                     notice: None,
@@ -419,7 +413,11 @@ pub fn app(props: &AppProps) -> Html {
     });
 
     let presets_select = editable.then(|| {
-        let current = (*preset).clone();
+        // The preset whose text is in the editor; none once the reader changed it.
+        let current = PRESETS
+            .iter()
+            .find(|p| p.text == state.text.as_str())
+            .map_or("", |p| p.id);
         html! {
             <label class="qp-preset">
                 <span>{ "Preset" }</span>

@@ -62,55 +62,70 @@ pub fn topology(props: &TopologyProps) -> Html {
         html! { <text class="heading" x={x.to_string()} y="16">{ *name }</text> }
     });
 
-    let edges = layout.edges.iter().map(|e| {
-        let class = classes!(
-            "edge",
-            match e.kind {
-                EdgeKind::Publish => "publish",
-                EdgeKind::Binding => "binding",
-                EdgeKind::Implicit => "implicit",
-                EdgeKind::DeadLetter => "dead-letter",
-                EdgeKind::Alternate => "alternate",
-                EdgeKind::Consume => "consume",
-            },
-            e.hot.then_some("hot")
-        );
-        // Exchange-to-exchange and alternate edges start and end in one column: bow them out.
-        let d = if e.x1 == e.x2 {
-            let bow = if matches!(e.kind, EdgeKind::Alternate) { -40 } else { 40 };
-            format!(
-                "M{} {} C{} {} {} {} {} {}",
-                e.x1,
-                e.y1,
-                e.x1 + bow,
-                e.y1,
-                e.x2 + bow,
-                e.y2,
-                e.x2,
-                e.y2
-            )
-        } else {
-            let mid = (e.x1 + e.x2) / 2;
-            format!(
-                "M{} {} C{mid} {} {mid} {} {} {}",
-                e.x1, e.y1, e.y1, e.y2, e.x2, e.y2
-            )
-        };
-        let label = e.label.as_ref().map(|l| {
-            let (lx, ly) = if e.x1 == e.x2 {
-                (e.x1 + if matches!(e.kind, EdgeKind::Alternate) { -36 } else { 34 }, (e.y1 + e.y2) / 2)
+    let edges =
+        layout.edges.iter().map(|e| {
+            let class = classes!(
+                "edge",
+                match e.kind {
+                    EdgeKind::Publish => "publish",
+                    EdgeKind::Binding => "binding",
+                    EdgeKind::Implicit => "implicit",
+                    EdgeKind::DeadLetter => "dead-letter",
+                    EdgeKind::Alternate => "alternate",
+                    EdgeKind::Consume => "consume",
+                },
+                e.hot.then_some("hot")
+            );
+            // Exchange-to-exchange and alternate edges start and end in one column: bow them out.
+            let d = if e.x1 == e.x2 {
+                let bow = if matches!(e.kind, EdgeKind::Alternate) {
+                    -40
+                } else {
+                    40
+                };
+                format!(
+                    "M{} {} C{} {} {} {} {} {}",
+                    e.x1,
+                    e.y1,
+                    e.x1 + bow,
+                    e.y1,
+                    e.x2 + bow,
+                    e.y2,
+                    e.x2,
+                    e.y2
+                )
             } else {
-                ((e.x1 * 2 + e.x2 * 3) / 5, (e.y1 * 2 + e.y2 * 3) / 5 - 4)
+                let mid = (e.x1 + e.x2) / 2;
+                format!(
+                    "M{} {} C{mid} {} {mid} {} {} {}",
+                    e.x1, e.y1, e.y1, e.y2, e.x2, e.y2
+                )
             };
-            html! { <text class="edge-label" x={lx.to_string()} y={ly.to_string()} text-anchor="middle">{ l.clone() }</text> }
+            // Labels sit at the end where they cannot collide: a binding's at its queue (one row
+            // each), a dead-letter edge's at its exchange.
+            let label = e.label.as_ref().map(|l| {
+            let (lx, ly, anchor) = match e.kind {
+                _ if e.x1 == e.x2 => (
+                    e.x1 + if matches!(e.kind, EdgeKind::Alternate) { -36 } else { 34 },
+                    (e.y1 + e.y2) / 2,
+                    "middle",
+                ),
+                EdgeKind::DeadLetter => (e.x2 + 4, e.y2 + 11, "start"),
+                _ => (e.x2 - 4, e.y2 - 4, "end"),
+            };
+            html! {
+                <text class="edge-label" x={lx.to_string()} y={ly.to_string()} text-anchor={anchor}>
+                    { l.clone() }
+                </text>
+            }
         });
-        html! {
-            <g key={e.key.clone()} class={class}>
-                <path d={d} />
-                { for label }
-            </g>
-        }
-    });
+            html! {
+                <g key={e.key.clone()} class={class}>
+                    <path d={d} />
+                    { for label }
+                </g>
+            }
+        });
 
     let nodes = layout.nodes.iter().map(|n| {
         let key = target_key(&n.target);
@@ -190,23 +205,37 @@ pub fn topology(props: &TopologyProps) -> Html {
                tabindex="0" role="button" aria-label={label.clone()} aria-pressed={selected.to_string()}
                {onclick} {onkeydown}>
                 <title>{ label }</title>
-                <rect width={MSG_W.to_string()} height={MSG_H.to_string()} rx="3" />
-                <text x={(MSG_W / 2).to_string()} y="13" text-anchor="middle">{ m.label.clone() }</text>
-                if m.redelivered { <circle class="redelivered-mark" cx={MSG_W.to_string()} cy="0" r="4" /> }
+                // Animated once, when the element is made: the message arrives.
+                <g class="msg-in">
+                    <rect width={MSG_W.to_string()} height={MSG_H.to_string()} rx="3" />
+                    <text x={(MSG_W / 2).to_string()} y="13" text-anchor="middle">{ m.label.clone() }</text>
+                    if m.redelivered { <circle class="redelivered-mark" cx={MSG_W.to_string()} cy="0" r="4" /> }
+                </g>
             </g>
         }
     });
 
-    let ghosts = layout.ghosts.iter().map(|g| {
+    let ghosts = layout.ghosts.iter().enumerate().map(|(i, g)| {
+        // One caption for a row of ghosts that left for the same reason.
+        let captioned = !layout.ghosts[..i]
+            .iter()
+            .any(|o| o.reason == g.reason && o.y == g.y);
         html! {
             <g key={format!("{}@{}", g.key, props.position)} class={classes!("ghost", g.reason)}
                style={format!("transform: translate({}px, {}px)", g.x, g.y)} aria-hidden="true">
                 <g class="ghost-in">
                     <rect width={MSG_W.to_string()} height={MSG_H.to_string()} rx="3" />
                     <text x={(MSG_W / 2).to_string()} y="13" text-anchor="middle">{ g.label.clone() }</text>
-                    <text class="reason" x={(MSG_W / 2).to_string()} y="-3" text-anchor="middle">{ g.reason }</text>
+                    if captioned { <text class="reason" x="0" y="-3">{ g.reason }</text> }
                 </g>
             </g>
+        }
+    });
+
+    let badges = layout.badges.iter().map(|b| {
+        html! {
+            <text key={format!("{},{}@{}", b.x, b.y, props.position)} class={classes!("badge", b.kind)}
+                  x={b.x.to_string()} y={b.y.to_string()}>{ b.text.clone() }</text>
         }
     });
 
@@ -227,6 +256,7 @@ pub fn topology(props: &TopologyProps) -> Html {
                 <g key={format!("end@{}", props.position)} />
             </g>
             <g class="ghosts">{ for ghosts }</g>
+            <g class="badges" aria-live="polite">{ for badges }</g>
         </svg>
     }
 }
