@@ -124,6 +124,12 @@ impl Timeline {
         self.current.broker.state()
     }
 
+    /// The broker, its store and its clock at the current position: a copy can go on from
+    /// here (persistence steps one alongside to learn what each step writes).
+    pub fn world(&self) -> &Driver<MemoryStore> {
+        &self.current
+    }
+
     /// What the durable store holds at the current position.
     pub fn stored(&self) -> &DurableImage {
         self.current.store.image()

@@ -1,5 +1,5 @@
-//! Conformance against a live RabbitMQ: every scenario runs on the broker and on the engine, and
-//! any difference fails. The broker run is also compared with the recorded trace, so stale or
+//! Conformance against a live RabbitMQ: every scenario (and every preset the app offers, in
+//! `www/presets`) runs on the broker and on the engine, and any difference fails. The broker run is also compared with the recorded trace, so stale or
 //! timing-dependent recordings show up.
 //!
 //! Needs `QP_AMQP_URL` (and `QP_RABBITMQ_NODE` for the node's `rabbitmqctl`: each scenario gets
@@ -17,8 +17,14 @@ use queue_playground::{engine, trace};
 const PARALLEL: usize = 8;
 
 fn scenario_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
-    scenario::files_in(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+    ["tests/scenarios", "www/presets"]
+        .iter()
+        .flat_map(|dir| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            scenario::files_in(&dir)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        })
+        .collect()
 }
 
 #[test]
@@ -42,10 +48,13 @@ fn engine_matches_live_rabbitmq() {
     let mut failures = Vec::new();
     let mut scenarios = Vec::new();
     for p in &files {
+        // Relative to the repository, so that a preset and a scenario never share a name.
         let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(p)
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .to_owned();
         match std::fs::read_to_string(p)
             .map_err(|e| e.to_string())
             .and_then(|t| parse(&t, &Limits::default()).map_err(|e| e.to_string()))
@@ -69,8 +78,8 @@ fn engine_matches_live_rabbitmq() {
                 report(&diffs, 5)
             ));
         }
+        // Presets have no recording: the live broker is their reference.
         let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/scenarios")
             .join(name.trim_end_matches(".json").to_owned() + ".trace.json");
         if let Some(Ok(recorded)) = std::fs::read_to_string(&recorded)
             .ok()

@@ -9,6 +9,7 @@
 //! - [`state`]: a serializable view of the whole broker.
 //! - [`store`]: the durable image and the storage boundary.
 //! - [`run`]: drives a whole scenario through a broker and a store.
+//! - [`group`]: several steps' commits merged into one store commit.
 
 pub mod broker;
 pub mod channel;
@@ -16,6 +17,7 @@ pub mod dead_letter;
 pub mod effect;
 pub mod error;
 pub mod exchange;
+pub mod group;
 pub mod message;
 pub mod queue;
 pub mod run;
@@ -28,4 +30,4 @@ pub use broker::{Broker, Config};
 /// The engine's maps: insertion-ordered, so that iteration (and so every trace) is the same on
 /// every platform, and hashed with Fx, which is fast for short names and needs no randomness.
 pub type Map<K, V> = indexmap::IndexMap<K, V, std::hash::BuildHasherDefault<rustc_hash::FxHasher>>;
-pub use run::{run, run_with_store, Driver, RunError, StepRecord};
+pub use run::{run, run_grouped_with_store, run_with_store, Driver, RunError, StepRecord};

@@ -1,5 +1,9 @@
 //! Driving a scenario: steps into the broker in order, commits into the store, and the
 //! virtual clock moved on by `clock.advance`.
+//!
+//! [`Driver::step`] stores each step's commit before returning. [`Driver::step_grouped`]
+//! instead gathers commits in a [`Group`] that [`Driver::flush`] stores as one (a browser
+//! store pays per transaction); confirms for the grouped steps go out only after that.
 
 use std::future::Future;
 use std::pin::pin;
@@ -7,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::broker::{Broker, Config};
 use super::effect::Effect;
+use super::group::Group;
 use super::store::{CommitError, LoadError, MemoryStore, Store};
 use crate::scenario::{Op, Scenario, Step};
 use crate::trace::TraceEvent;
@@ -31,6 +36,8 @@ pub struct Driver<S> {
     pub broker: Broker,
     pub store: S,
     now: u64,
+    /// Commits of grouped steps not yet stored.
+    group: Group,
 }
 
 impl<S: Store> Driver<S> {
@@ -39,6 +46,18 @@ impl<S: Store> Driver<S> {
             broker: Broker::new(config),
             store,
             now: 0,
+            group: Group::default(),
+        }
+    }
+
+    /// The same broker, clock and open group over another store (one that wraps this one,
+    /// say, to record what is written from here on).
+    pub fn map_store<T>(self, f: impl FnOnce(S) -> T) -> Driver<T> {
+        Driver {
+            broker: self.broker,
+            store: f(self.store),
+            now: self.now,
+            group: self.group,
         }
     }
 
@@ -48,23 +67,11 @@ impl<S: Store> Driver<S> {
     }
 
     /// Applies step `index`, commits what it wrote, and returns what it did. Publisher
-    /// confirms held for a commit are released once the store has it.
+    /// confirms held for a commit are released once the store has it. Grouped steps not yet
+    /// flushed are stored first.
     pub async fn step(&mut self, index: usize, step: &Step) -> Result<StepRecord, RunError> {
-        match step.op {
-            Op::ClockAdvance { ms } => self.now = self.now.saturating_add(ms),
-            Op::BrokerRestart => {
-                let image = self
-                    .store
-                    .load()
-                    .await
-                    .map_err(|error| RunError::Load { step: index, error })?;
-                self.broker.restart(&image, index, self.now);
-            }
-            _ => {}
-        }
-        if step.op != Op::BrokerRestart {
-            self.broker.handle(index, self.now, step);
-        }
+        self.flush_group(index).await?;
+        self.enter(index, step).await?;
         while let Some(commit) = self.broker.poll_commit() {
             self.store
                 .commit(&commit)
@@ -72,10 +79,78 @@ impl<S: Store> Driver<S> {
                 .map_err(|error| RunError::Commit { step: index, error })?;
             self.broker.committed(commit.id);
         }
-        Ok(StepRecord {
+        Ok(self.drain())
+    }
+
+    /// Applies step `index` and adds what it wrote to the open group instead of storing it;
+    /// its publisher confirms wait for [`Driver::flush`]. A `broker.restart` stores the group
+    /// first, since it loads what is stored.
+    pub async fn step_grouped(
+        &mut self,
+        index: usize,
+        step: &Step,
+    ) -> Result<StepRecord, RunError> {
+        self.enter(index, step).await?;
+        while let Some(commit) = self.broker.poll_commit() {
+            self.group.add(commit);
+        }
+        Ok(self.drain())
+    }
+
+    /// Stores the open group as one commit and releases the confirms its steps held; returns
+    /// those confirms. `index` is the step errors are reported at (the last grouped one).
+    pub async fn flush(&mut self, index: usize) -> Result<StepRecord, RunError> {
+        self.flush_group(index).await?;
+        Ok(self.drain())
+    }
+
+    /// The open group: engine commits taken from the broker but not yet stored.
+    pub fn group(&self) -> &Group {
+        &self.group
+    }
+
+    async fn flush_group(&mut self, index: usize) -> Result<(), RunError> {
+        if self.group.is_empty() {
+            return Ok(());
+        }
+        let (commit, ids) = self.group.take();
+        if !commit.writes.is_empty() {
+            self.store
+                .commit(&commit)
+                .await
+                .map_err(|error| RunError::Commit { step: index, error })?;
+        }
+        for id in ids {
+            self.broker.committed(id);
+        }
+        Ok(())
+    }
+
+    /// The step itself: the clock, a restart from what is stored, or the broker's method.
+    async fn enter(&mut self, index: usize, step: &Step) -> Result<(), RunError> {
+        match step.op {
+            Op::ClockAdvance { ms } => self.now = self.now.saturating_add(ms),
+            Op::BrokerRestart => {
+                self.flush_group(index).await?;
+                let image = self
+                    .store
+                    .load()
+                    .await
+                    .map_err(|error| RunError::Load { step: index, error })?;
+                self.broker.restart(&image, index, self.now);
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.broker.handle(index, self.now, step);
+        Ok(())
+    }
+
+    fn drain(&mut self) -> StepRecord {
+        StepRecord {
             events: self.broker.drain_events().collect(),
             effects: self.broker.drain_effects().collect(),
-        })
+        }
     }
 }
 
@@ -120,6 +195,32 @@ pub async fn run_with_store<S: Store>(
     let mut events = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
         events.append(&mut driver.step(index, step).await?.events);
+    }
+    Ok(events)
+}
+
+/// Runs a whole scenario with the given store, storing the commits of `group_steps` steps at a
+/// time as one (see [`Driver::step_grouped`]). The trace is [`run_with_store`]'s except that
+/// publisher confirms come out when their group is stored.
+pub async fn run_grouped_with_store<S: Store>(
+    scenario: &Scenario,
+    store: &mut S,
+    group_steps: usize,
+) -> Result<Vec<TraceEvent>, RunError> {
+    let mut driver = Driver::new(
+        Config {
+            seed: scenario.seed,
+            effects: false,
+        },
+        store,
+    );
+    let group_steps = group_steps.max(1);
+    let mut events = Vec::new();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        events.append(&mut driver.step_grouped(index, step).await?.events);
+        if (index + 1) % group_steps == 0 || index + 1 == scenario.steps.len() {
+            events.append(&mut driver.flush(index).await?.events);
+        }
     }
     Ok(events)
 }

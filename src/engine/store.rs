@@ -181,6 +181,8 @@ pub enum CommitError {
     Unavailable(String),
     QuotaExceeded(String),
     Aborted(String),
+    /// Another writer took the store over (a browser store shared by tabs).
+    NotOwner(String),
 }
 
 /// Where the durable image lives. Implementations: [`MemoryStore`] here; IndexedDB in the

@@ -4,6 +4,7 @@
 //! [`ScenarioError`] that names the step, the field and what was expected. Serializing a
 //! [`Scenario`] gives back valid scenario JSON (fields at their defaults are left out).
 
+pub mod locate;
 mod parse;
 mod write;
 
@@ -13,7 +14,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-pub use parse::{parse, Limits, OPS};
+pub use parse::{parse, parse_step, Limits, OPS};
 
 /// The scenario files of a folder: `NAME.json`, not the `NAME.trace.json` beside them, sorted.
 pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

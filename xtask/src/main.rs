@@ -3,6 +3,7 @@
 //!
 //! Plain std on purpose: xtask must build before anything else is installed.
 
+mod node;
 mod rabbitmq;
 
 use std::ffi::OsString;
@@ -18,8 +19,13 @@ commands:
   serve [TRUNK ARGS]  install what is missing, then `trunk serve --offline` (default
                       http://127.0.0.1:8080; e.g. `--address 0.0.0.0 --port 9000`)
   test                install what is missing, then fmt, clippy (native and wasm32), the native
-                      tests against a private RabbitMQ, the wasm tests in headless Chromium and
-                      a release build of the web app; stops at the first failure
+                      tests against a private RabbitMQ, the wasm tests in headless Chromium,
+                      the JavaScript `Broker` in Node, a release build of the web app and the
+                      end-to-end tests against it; stops at the first failure
+  build               the release site in dist/ (trunk + wasm-opt), ready for a static host;
+                      prints its sizes
+  bench-browser       the browser benchmarks (tests/wasm_bench_*.rs, release build, headless
+                      Chromium); prints their tables
   record [DIR]        re-record tests/scenarios/*.trace.json from a private RabbitMQ
   help                this text";
 
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("record") => record(&args[1..]),
+        Some("build") => build(&args[1..]),
+        Some("bench-browser") => bench_browser(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -66,20 +74,25 @@ fn record(args: &[String]) -> Result<(), String> {
 fn serve(trunk_args: &[String]) -> Result<(), String> {
     let mut stages = Stages::new(&["install", "trunk serve"])?;
     install_web_tools(&mut stages)?;
+    let path = path_with_node_tools()?;
     stages.run(
         "trunk serve",
         Command::new("trunk")
             .args(["serve", "--offline"])
-            .args(trunk_args),
+            .args(trunk_args)
+            .env("PATH", path),
     )
 }
 
+/// PATH with the npm tools first, so that trunk finds binaryen's wasm-opt.
+fn path_with_node_tools() -> Result<OsString, String> {
+    let path = env::var_os("PATH").unwrap_or_default();
+    env::join_paths(std::iter::once(node::bin_dir()).chain(env::split_paths(&path)))
+        .map_err(|e| format!("cannot extend PATH: {e}"))
+}
+
 fn test(args: &[String]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!(
-            "`cargo xtask test` takes no arguments (got `{arg}`)"
-        ));
-    }
+    no_arguments("test", args)?;
     let mut stages = Stages::new(&[
         "install",
         "fmt",
@@ -87,11 +100,14 @@ fn test(args: &[String]) -> Result<(), String> {
         "clippy (wasm32)",
         "tests (native, with RabbitMQ)",
         "tests (wasm32, headless Chromium)",
-        "trunk build --release",
+        "tests (Node: the JavaScript Broker)",
+        "release build",
+        "tests (end to end, headless Chromium)",
     ])?;
     install_web_tools(&mut stages)?;
     stages.stage("install: chromium and chromedriver", ensure_chromium)?;
     stages.stage("install: rabbitmq-server", rabbitmq::ensure_installed)?;
+    stages.stage("install: pika", node::ensure_pika)?;
 
     stages.run("fmt", &mut cargo(&["fmt", "--all", "--", "--check"]))?;
     stages.run(
@@ -105,18 +121,14 @@ fn test(args: &[String]) -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    let wasm_tests = test_files("wasm_", |name| !name.starts_with("wasm_bench_"))?;
+    let mut clippy_wasm = cargo(&["clippy", "--target", WASM_TARGET, "--lib", "--bins"]);
+    for test in &wasm_tests {
+        clippy_wasm.args(["--test", test]);
+    }
     stages.run(
         "clippy (wasm32)",
-        &mut cargo(&[
-            "clippy",
-            "--target",
-            WASM_TARGET,
-            "--lib",
-            "--bins",
-            "--",
-            "-D",
-            "warnings",
-        ]),
+        clippy_wasm.args(["--", "-D", "warnings"]),
     )?;
 
     stages.stage("tests (native, with RabbitMQ)", || {
@@ -134,25 +146,186 @@ fn test(args: &[String]) -> Result<(), String> {
         node.stop()
     })?;
 
+    let mut wasm = wasm_test_command(&wasm_tests, false)?;
+    stages.run("tests (wasm32, headless Chromium)", &mut wasm)?;
+    stages.stage("tests (Node: the JavaScript Broker)", node_tests)?;
+    stages.stage("release build", release_build)?;
+    stages.stage("tests (end to end, headless Chromium)", end_to_end)?;
+    stages.summary();
+    Ok(())
+}
+
+fn no_arguments(command: &str, args: &[String]) -> Result<(), String> {
+    match args.first() {
+        Some(arg) => Err(format!(
+            "`cargo xtask {command}` takes no arguments (got `{arg}`)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `cargo xtask build`: the release site in `dist/`.
+fn build(args: &[String]) -> Result<(), String> {
+    no_arguments("build", args)?;
+    let mut stages = Stages::new(&["install", "release build"])?;
+    install_web_tools(&mut stages)?;
+    stages.stage("release build", release_build)?;
+    stages.summary();
+    Ok(())
+}
+
+/// `cargo xtask bench-browser`: every `tests/wasm_bench_*.rs`, optimized, in headless Chromium.
+fn bench_browser(args: &[String]) -> Result<(), String> {
+    no_arguments("bench-browser", args)?;
+    let mut stages = Stages::new(&["install", "browser benchmarks"])?;
+    install_web_tools(&mut stages)?;
+    stages.stage("install: chromium and chromedriver", ensure_chromium)?;
+    let benches = test_files("wasm_bench_", |_| true)?;
+    let mut cmd = wasm_test_command(&benches, true)?;
+    stages.run("browser benchmarks", &mut cmd)?;
+    stages.summary();
+    Ok(())
+}
+
+/// The names of `tests/PREFIX*.rs` that `keep` accepts, sorted.
+fn test_files(prefix: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {
+    let dir = repo_root().join("tests");
+    let entries = fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".rs").map(str::to_owned))
+        .filter(|n| n.starts_with(prefix) && keep(n))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(format!("no tests/{prefix}*.rs files"));
+    }
+    Ok(names)
+}
+
+/// `cargo test` of wasm test files in headless Chromium; `bench`: optimized, with the
+/// `#[ignore]`d benchmarks included and their output shown.
+fn wasm_test_command(tests: &[String], bench: bool) -> Result<Command, String> {
     let chromedriver = env::var_os("CHROMEDRIVER")
         .map(PathBuf::from)
         .or_else(|| which("chromedriver"))
         .ok_or("chromedriver is not installed (apt-get install chromium-driver)")?;
-    stages.run(
-        "tests (wasm32, headless Chromium)",
-        cargo(&["test", "--target", WASM_TARGET, "--test", "wasm_traces"])
-            .env("CHROMEDRIVER", chromedriver)
-            .env(
-                "WASM_BINDGEN_TEST_TIMEOUT",
-                env::var("WASM_BINDGEN_TEST_TIMEOUT")
-                    .unwrap_or_else(|_| WASM_TEST_TIMEOUT_SECS.to_owned()),
-            ),
+    let mut cmd = cargo(&["test", "--target", WASM_TARGET]);
+    if bench {
+        cmd.arg("--release");
+    }
+    for test in tests {
+        cmd.args(["--test", test]);
+    }
+    if bench {
+        cmd.args(["--", "--include-ignored", "--nocapture"]);
+    }
+    cmd.env("CHROMEDRIVER", chromedriver).env(
+        "WASM_BINDGEN_TEST_TIMEOUT",
+        env::var("WASM_BINDGEN_TEST_TIMEOUT").unwrap_or_else(|_| WASM_TEST_TIMEOUT_SECS.to_owned()),
+    );
+    Ok(cmd)
+}
+
+/// The library as Node loads it (`wasm-bindgen --target nodejs`), then `node --test tests/node`.
+fn node_tests() -> Result<(), String> {
+    status(&mut cargo(&[
+        "build",
+        "--lib",
+        "--release",
+        "--target",
+        WASM_TARGET,
+    ]))?;
+    let wasm = repo_root()
+        .join("target")
+        .join(WASM_TARGET)
+        .join("release")
+        .join("queue_playground.wasm");
+    let out = repo_root().join("target").join("node-pkg");
+    status(
+        Command::new("wasm-bindgen")
+            .args(["--target", "nodejs", "--out-dir"])
+            .arg(&out)
+            .arg(&wasm),
     )?;
-    stages.run(
-        "trunk build --release",
-        Command::new("trunk").args(["build", "--release", "--offline"]),
+    status(&mut cargo(&["build", "--release", "--bin", "qp"]))?;
+    let qp = repo_root().join("target").join("release").join("qp");
+    status(
+        Command::new("node")
+            .args(["--test", "tests/node/"])
+            .env("QP_NODE_PKG", &out)
+            .env("QP_BIN", qp),
+    )
+}
+
+/// `trunk build --release` with the npm wasm-opt on PATH, then the sizes a reader downloads.
+fn release_build() -> Result<(), String> {
+    let path = path_with_node_tools()?;
+    status(
+        Command::new("trunk")
+            .args(["build", "--release", "--offline"])
+            .env("PATH", path),
     )?;
-    stages.summary();
+    report_sizes(&repo_root().join("dist"))
+}
+
+/// Prints each wasm and JS file in `dir` with its gzipped size, and the total.
+fn report_sizes(dir: &Path) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js"))
+        .collect();
+    files.sort();
+    let (mut raw, mut zipped) = (0, 0);
+    for file in &files {
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let gz = gzipped_size(file)?;
+        eprintln!(
+            "xtask: {:>9} bytes, {:>9} gzipped  {}",
+            size,
+            gz,
+            file.display()
+        );
+        raw += size;
+        zipped += gz;
+    }
+    eprintln!("xtask: {raw:>9} bytes, {zipped:>9} gzipped  total (wasm + js)");
+    Ok(())
+}
+
+fn gzipped_size(file: &Path) -> Result<u64, String> {
+    let output = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(file)
+        .output()
+        .map_err(|e| format!("cannot run gzip: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("gzip failed on {}", file.display()));
+    }
+    Ok(output.stdout.len() as u64)
+}
+
+/// Every `tests/e2e/*.mjs` but the shared helpers, against the release build in `dist/`.
+fn end_to_end() -> Result<(), String> {
+    let dir = repo_root().join("tests").join("e2e");
+    let entries = fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut scripts: Vec<PathBuf> = entries
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "mjs"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "browser.mjs"))
+        .collect();
+    scripts.sort();
+    if scripts.is_empty() {
+        return Err(format!("no end-to-end tests in {}", dir.display()));
+    }
+    for script in scripts {
+        status(
+            Command::new("node")
+                .arg(&script)
+                .env("QP_DIST", repo_root().join("dist")),
+        )?;
+    }
     Ok(())
 }
 
@@ -161,7 +334,8 @@ fn install_web_tools(stages: &mut Stages) -> Result<(), String> {
     stages.stage("install: wasm32 target", ensure_wasm_target)?;
     stages.stage("install: rustfmt and clippy", ensure_components)?;
     stages.stage("install: trunk", ensure_trunk)?;
-    stages.stage("install: wasm-bindgen-cli", ensure_wasm_bindgen)
+    stages.stage("install: wasm-bindgen-cli", ensure_wasm_bindgen)?;
+    stages.stage("install: node and npm tools", node::ensure_tools)
 }
 
 /// Runs the stages of one command, printing each stage's name and duration.
@@ -385,6 +559,11 @@ fn ensure_chromium() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("xtask: headless Chromium is missing; installing it with apt-get (needs root)");
+    apt_install(&["chromium", "chromium-driver"])
+}
+
+/// `apt-get update`, then `apt-get install -y PACKAGES` (needs root).
+fn apt_install(packages: &[&str]) -> Result<(), String> {
     status(
         Command::new("apt-get")
             .arg("update")
@@ -392,7 +571,8 @@ fn ensure_chromium() -> Result<(), String> {
     )?;
     status(
         Command::new("apt-get")
-            .args(["install", "-y", "chromium", "chromium-driver"])
+            .args(["install", "-y"])
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
 }

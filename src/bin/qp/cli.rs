@@ -1,14 +1,14 @@
 //! The `qp` command line: run scenarios on the engine or on a real RabbitMQ, compare them,
-//! record traces.
+//! record traces, export them (pika, lapin, definitions) and import definitions.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use queue_playground::compare;
 use queue_playground::rabbitmq::{self, Isolation, Options};
 use queue_playground::scenario::{self, Scenario};
+use queue_playground::{compare, export};
 use queue_playground::{engine, trace};
 
 const USAGE: &str = "\
@@ -20,6 +20,13 @@ usage:
   qp compare EXPECTED ACTUAL compare two trace files (exit 1 if they differ)
   qp record [DIR] [OPT]      re-record DIR/NAME.trace.json for every DIR/NAME.json from
                              RabbitMQ (DIR defaults to tests/scenarios)
+  qp export --to FORMAT FILE|-
+                             print the scenario as a program or definitions; FORMAT is
+                             pika (Python), lapin (Rust) or definitions (RabbitMQ
+                             definitions JSON; what it cannot hold is listed on stderr)
+  qp import-definitions FILE|- [--vhost NAME]
+                             print a scenario declaring the topology of RabbitMQ
+                             definitions JSON (`rabbitmqctl export_definitions`)
 
 options (RabbitMQ):
   --url URL         broker (env QP_AMQP_URL; default amqp://guest:guest@127.0.0.1:5672/%2f)
@@ -30,6 +37,10 @@ options (RabbitMQ):
   --parallel N      `record`: scenarios run at once (default 8; broker.restart ones run alone)
   --repeat N        `record`: run everything N times and keep only traces that came out the
                     same every time (catches timing-dependent scenarios; default 1)
+
+options (export, import):
+  --to FORMAT       `export`: pika, lapin or definitions
+  --vhost NAME      `import-definitions`: the vhost to import when the file has several
 
 exit status: 0 ok, 1 traces differ, 2 bad usage or invalid scenario, 3 broker failure";
 
@@ -58,6 +69,8 @@ struct Cli {
     opts: Options,
     parallel: usize,
     repeat: usize,
+    to: Option<String>,
+    vhost: Option<String>,
 }
 
 fn parse_args(args: &[String]) -> Result<Cli, Fail> {
@@ -66,6 +79,8 @@ fn parse_args(args: &[String]) -> Result<Cli, Fail> {
         opts: Options::from_env(),
         parallel: 8,
         repeat: 1,
+        to: None,
+        vhost: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -98,6 +113,8 @@ fn parse_args(args: &[String]) -> Result<Cli, Fail> {
                         usage(&format!("--repeat: `{v}` is not a positive number"))
                     })?;
             }
+            "--to" => cli.to = Some(value("--to")?),
+            "--vhost" => cli.vhost = Some(value("--vhost")?),
             "--no-fresh-vhost" => cli.opts.isolation = Isolation::Cleanup,
             "-h" | "--help" => return Err(Fail(0, USAGE.to_owned())),
             flag if flag.starts_with("--") => return Err(usage(&format!("unknown option {flag}"))),
@@ -177,6 +194,42 @@ fn real_main(args: &[String]) -> Result<u8, Fail> {
                 }
             }
         }
+        "export" => {
+            let s = load(&one_file(&cli)?)?;
+            match cli.to.as_deref() {
+                Some("pika") => print!("{}", export::to_pika(&s)),
+                Some("lapin") => print!("{}", export::to_lapin(&s)),
+                Some("definitions") => {
+                    let (text, notes) = export::to_definitions_with_notes(&s);
+                    for n in notes {
+                        eprintln!("qp: {n}");
+                    }
+                    print!("{text}");
+                }
+                Some(other) => {
+                    return Err(usage(&format!(
+                        "--to: `{other}` is not pika, lapin or definitions"
+                    )))
+                }
+                None => return Err(usage("`qp export` needs --to pika|lapin|definitions")),
+            }
+            Ok(0)
+        }
+        "import-definitions" => {
+            let [file] = cli.positional.as_slice() else {
+                return Err(usage(
+                    "`qp import-definitions` takes one definitions file (or - for stdin)",
+                ));
+            };
+            let (label, text) = read_input(file)?;
+            let imported = match cli.vhost.as_deref() {
+                Some(v) => export::from_definitions_in(&text, v),
+                None => export::from_definitions(&text),
+            };
+            let s = imported.map_err(|e| Fail(2, format!("{label}: {e}")))?;
+            println!("{}", s.to_pretty_json());
+            Ok(0)
+        }
         other => Err(usage(&format!("unknown command `{other}`"))),
     }
 }
@@ -187,19 +240,24 @@ fn broker_fail(e: rabbitmq::Error) -> Fail {
 
 /// Reads and validates a scenario; errors name the file.
 fn load(path: &str) -> Result<Scenario, Fail> {
-    let (label, text) = if path == "-" {
+    let (label, text) = read_input(path)?;
+    scenario::parse(&text, &scenario::Limits::default())
+        .map_err(|e| Fail(2, format!("{label}: {e}")))
+}
+
+/// A file's text (or stdin's, for `-`) and the name to give it in errors.
+fn read_input(path: &str) -> Result<(String, String), Fail> {
+    if path == "-" {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .map_err(|e| Fail(2, format!("qp: reading stdin: {e}")))?;
-        ("<stdin>".to_owned(), text)
+        Ok(("<stdin>".to_owned(), text))
     } else {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Fail(2, format!("qp: cannot read {path}: {e}")))?;
-        (path.to_owned(), text)
-    };
-    scenario::parse(&text, &scenario::Limits::default())
-        .map_err(|e| Fail(2, format!("{label}: {e}")))
+        Ok((path.to_owned(), text))
+    }
 }
 
 fn load_trace(path: &str) -> Result<Vec<trace::TraceEvent>, Fail> {

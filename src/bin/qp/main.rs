@@ -1,4 +1,5 @@
-//! `qp`: run scenarios on the engine or on a real RabbitMQ, compare them, record traces.
+//! `qp`: run scenarios on the engine or on a real RabbitMQ, compare them, record traces, export
+//! them (pika, lapin, definitions) and import definitions.
 //!
 //! Native only: it talks to brokers over TCP and reads files. The wasm build (which builds
 //! every binary) gets an empty `main`.
