@@ -12,7 +12,8 @@ use crate::engine::effect::{Effect, Removal};
 use crate::engine::state::{BrokerState, MessageState};
 use crate::engine::store::DestinationKind;
 use crate::engine::StepRecord;
-use crate::scenario::{ExchangeType, Name, Op, Scenario, Step};
+use crate::scenario::{ExchangeType, Name, Op, Step};
+use crate::timeline::Timeline;
 use crate::trace::Event;
 
 /// The viewBox width.
@@ -33,6 +34,8 @@ pub const COLUMNS: [(i32, i32, &str); 4] = [
 ];
 const NODE_H: i32 = 38;
 const BOX_H: i32 = 52;
+/// A producer holding a transaction's publishes: its two lines, then the held messages.
+const HELD_H: i32 = 58;
 /// Message slots inside a queue and inside a consumer (the last one turns into "+N" when
 /// there are more).
 const QUEUE_SLOTS: usize = 7;
@@ -61,6 +64,8 @@ pub enum NodeKind {
     Consumer,
     /// A channel holding messages fetched with `basic.get`.
     Getter,
+    /// A transactional channel's acks, nacks and rejects, held until commit.
+    Settling,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,8 +115,19 @@ pub struct Edge {
 /// Where a message is: ready in a queue, or delivered and unacked on a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
-    Ready { queue: Name, index: usize },
-    Unacked { channel: Name, delivery_tag: u64 },
+    Ready {
+        queue: Name,
+        index: usize,
+    },
+    Unacked {
+        channel: Name,
+        delivery_tag: u64,
+    },
+    /// Acked, nacked or rejected inside a transaction: held on the channel until commit.
+    Settling {
+        channel: Name,
+        delivery_tag: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,11 +196,33 @@ pub struct Facts {
     publishers: Vec<(Name, usize)>,
     /// (channel, exchange) and the first step that publishes there.
     routes: Vec<(Name, Name, usize)>,
+    /// Which message each delivery carried: (channel, delivery tag) to (step, seq), in step
+    /// order. A transaction's held acks leave the channel's unacked list and keep only their
+    /// tags; this finds the message again, so that it keeps its element on screen.
+    deliveries: HashMap<(Name, u64), Vec<(usize, u64)>>,
 }
 
 impl Facts {
-    pub fn new(scenario: &Scenario) -> Facts {
+    pub fn new(timeline: &Timeline) -> Facts {
+        let scenario = timeline.scenario();
         let mut facts = Facts::default();
+        for index in 0..timeline.len() {
+            for effect in timeline.record(index).map_or(&[][..], |r| &r.effects[..]) {
+                if let Effect::Delivered {
+                    seq,
+                    channel,
+                    delivery_tag,
+                    ..
+                } = effect
+                {
+                    facts
+                        .deliveries
+                        .entry((channel.clone(), *delivery_tag))
+                        .or_default()
+                        .push((index, *seq));
+                }
+            }
+        }
         for (index, step) in scenario.steps.iter().enumerate() {
             if let Op::BasicPublish { exchange, .. } = &step.op {
                 if !facts.publishers.iter().any(|(c, _)| *c == step.channel) {
@@ -202,6 +240,16 @@ impl Facts {
             }
         }
         facts
+    }
+
+    /// The message delivered on `channel` with `tag` most recently before `position` steps.
+    fn delivered(&self, channel: &Name, tag: u64, position: usize) -> Option<u64> {
+        self.deliveries
+            .get(&(channel.clone(), tag))?
+            .iter()
+            .rev()
+            .find(|(step, _)| *step < position)
+            .map(|(_, seq)| *seq)
     }
 }
 
@@ -265,7 +313,7 @@ pub fn layout(
             .and_then(|c| c.tx.as_ref())
             .map(|tx| &tx.publishes[..])
             .unwrap_or(&[]);
-        let h = if held.is_empty() { NODE_H } else { BOX_H };
+        let h = if held.is_empty() { NODE_H } else { HELD_H };
         let mode = ch.map_or("closed", |c| if c.open { c.mode } else { "closed" });
         let detail = match ch {
             Some(c) if c.mode == "confirm" => {
@@ -281,14 +329,14 @@ pub fn layout(
                 key: format!("{channel}/{i}"),
                 channel: channel.clone(),
                 x: px + 6 + i as i32 * MSG_STEP,
-                y: y + 28,
+                y: y + 34,
                 label: short(&p.body, 3),
             });
         }
         let more = (held.len() > shown).then(|| {
             (
                 px + 10 + shown as i32 * MSG_STEP,
-                y + 41,
+                y + 47,
                 format!("+{}", held.len() - shown),
             )
         });
@@ -301,7 +349,7 @@ pub fn layout(
             y,
             w: pw,
             h,
-            title: short(channel, 18),
+            title: short(channel, 20),
             detail,
             more,
         });
@@ -401,7 +449,7 @@ pub fn layout(
             y,
             w: qw,
             h: BOX_H,
-            title: short(&q.name, 26),
+            title: short(&q.name, 18),
             detail,
             more,
         });
@@ -410,20 +458,23 @@ pub fn layout(
     }
     height = height.max(y);
 
-    // Consumers (and channels holding gets), with their unacked messages.
+    // Consumers, channels holding gets, and transactions' held settles, with their messages.
     let (cx, cw, _) = COLUMNS[3];
     let mut y = TOP;
-    for ch in state
-        .channels
-        .iter()
-        .filter(|c| !c.unacked.is_empty() || !c.consumers.is_empty())
-    {
-        let pending: HashMap<u64, &'static str> = ch
+    for ch in &state.channels {
+        let settles: Vec<Held> = ch
             .tx
             .iter()
             .flat_map(|tx| &tx.settles)
-            .flat_map(|s| s.delivery_tags.iter().map(move |t| (*t, s.kind)))
+            .flat_map(|s| {
+                s.delivery_tags
+                    .iter()
+                    .map(move |t| Held::Settle(*t, s.kind))
+            })
             .collect();
+        if ch.unacked.is_empty() && ch.consumers.is_empty() && settles.is_empty() {
+            continue;
+        }
         let mut rows: Vec<Row> = ch
             .consumers
             .iter()
@@ -442,56 +493,90 @@ pub fn layout(
                         tag: k.consumer_tag.clone(),
                     },
                     kind: NodeKind::Consumer,
-                    title: format!("{} · {}", short(&k.consumer_tag, 12), short(&ch.name, 10)),
+                    // The tag, and the channel when it says something more.
+                    title: if k.consumer_tag == ch.name {
+                        short(&k.consumer_tag, 18)
+                    } else {
+                        format!("{} · {}", short(&k.consumer_tag, 10), short(&ch.name, 8))
+                    },
                     detail: window,
-                    tag: Some(&k.consumer_tag),
+                    messages: ch
+                        .unacked
+                        .iter()
+                        .filter(|u| u.consumer_tag.as_ref() == Some(&k.consumer_tag))
+                        .map(Held::Unacked)
+                        .collect(),
                     blocked,
                 }
             })
             .collect();
-        if ch.unacked.iter().any(|u| u.consumer_tag.is_none()) {
+        let fetched: Vec<Held> = ch
+            .unacked
+            .iter()
+            .filter(|u| u.consumer_tag.is_none())
+            .map(Held::Unacked)
+            .collect();
+        if !fetched.is_empty() {
             rows.push(Row {
                 target: Target::Channel(ch.name.clone()),
                 kind: NodeKind::Getter,
-                title: format!("{} · get", short(&ch.name, 12)),
+                title: format!("{} · get", short(&ch.name, 14)),
                 detail: "fetched".to_owned(),
-                tag: None,
+                messages: fetched,
                 blocked: false,
             });
         }
-        for Row {
-            target,
-            kind,
-            title,
-            detail,
-            tag,
-            blocked,
-        } in rows
-        {
-            let mine: Vec<_> = ch
-                .unacked
-                .iter()
-                .filter(|u| u.consumer_tag.as_ref() == tag)
-                .collect();
-            let n = mine.len();
+        if !settles.is_empty() {
+            rows.push(Row {
+                target: Target::Channel(ch.name.clone()),
+                kind: NodeKind::Settling,
+                title: format!("{} · tx", short(&ch.name, 14)),
+                detail: "held to commit".to_owned(),
+                messages: settles,
+                blocked: false,
+            });
+        }
+        for row in rows {
+            let n = row.messages.len();
             let shown = if n > CONSUMER_SLOTS {
                 CONSUMER_SLOTS - 1
             } else {
                 n
             };
-            for (i, u) in mine.iter().take(shown).enumerate() {
-                slots.push(message_slot(
-                    &u.message,
-                    cx + 6 + i as i32 * MSG_STEP,
-                    y + 27,
-                    format!("t{}", u.delivery_tag),
-                    Place::Unacked {
-                        channel: ch.name.clone(),
-                        delivery_tag: u.delivery_tag,
-                    },
-                    pending.get(&u.delivery_tag).copied(),
-                    hot.message(u.message.seq),
-                ));
+            for (i, m) in row.messages.iter().take(shown).enumerate() {
+                let (x, y) = (cx + 6 + i as i32 * MSG_STEP, y + 27);
+                match *m {
+                    Held::Unacked(u) => slots.push(message_slot(
+                        &u.message,
+                        x,
+                        y,
+                        format!("t{}", u.delivery_tag),
+                        Place::Unacked {
+                            channel: ch.name.clone(),
+                            delivery_tag: u.delivery_tag,
+                        },
+                        None,
+                        hot.message(u.message.seq),
+                    )),
+                    Held::Settle(tag, kind) => {
+                        if let Some(seq) = facts.delivered(&ch.name, tag, position) {
+                            slots.push(MessageSlot {
+                                seq,
+                                x,
+                                y,
+                                label: format!("t{tag}"),
+                                place: Place::Settling {
+                                    channel: ch.name.clone(),
+                                    delivery_tag: tag,
+                                },
+                                redelivered: false,
+                                persisted: false,
+                                pending: Some(kind),
+                                hot: hot.channel(&ch.name),
+                            });
+                        }
+                    }
+                }
             }
             let more = (n > shown).then(|| {
                 (
@@ -500,24 +585,27 @@ pub fn layout(
                     format!("+{}", n - shown),
                 )
             });
-            let hot_row = match &target {
+            let hot_row = match &row.target {
                 Target::Consumer { channel, tag } => hot.consumer(channel, tag),
                 _ => hot.channel(&ch.name),
             };
+            // A channel that publishes keeps its edges at its producer node.
+            centre
+                .entry(row.target.clone())
+                .or_insert((cx, y, cw, BOX_H));
             out.nodes.push(Node {
                 hot: hot_row,
-                dim: !ch.open || blocked,
-                target: target.clone(),
-                kind,
+                dim: !ch.open || row.blocked,
+                target: row.target,
+                kind: row.kind,
                 x: cx,
                 y,
                 w: cw,
                 h: BOX_H,
-                title,
-                detail,
+                title: row.title,
+                detail: row.detail,
                 more,
             });
-            centre.insert(target, (cx, y, cw, BOX_H));
             y += BOX_H + GAP;
         }
     }
@@ -637,15 +725,23 @@ pub fn layout(
     out
 }
 
-/// One line of the consumers column: a consumer, or a channel's fetched messages.
+/// One line of the consumers column: a consumer, a channel's fetched messages, or a
+/// transaction's held settles.
 struct Row<'a> {
     target: Target,
     kind: NodeKind,
     title: String,
     detail: String,
-    /// Whose unacked messages it shows (`None`: those fetched with `basic.get`).
-    tag: Option<&'a Name>,
+    messages: Vec<Held<'a>>,
     blocked: bool,
+}
+
+/// A message a consumer-column row shows.
+#[derive(Clone, Copy)]
+enum Held<'a> {
+    Unacked(&'a crate::engine::state::UnackedState),
+    /// A delivery tag whose ack (or nack, reject) a transaction holds, and which.
+    Settle(u64, &'static str),
 }
 
 fn message_slot(
@@ -1021,8 +1117,8 @@ mod tests {
     /// Lays out the scenario after `at` steps, with ghosts from step `at - 1`.
     fn at(text: &str, at: usize) -> Layout {
         let scenario = parse(text, &Limits::default()).unwrap();
-        let facts = Facts::new(&scenario);
         let mut timeline = Timeline::new(scenario.clone(), TimelineConfig::default());
+        let facts = Facts::new(&timeline);
         let previous = at.checked_sub(1).map(|before| {
             timeline.seek(before);
             let applied = before.checked_sub(1).map(|i| Applied {
@@ -1144,15 +1240,15 @@ mod tests {
             7,
             expect![[r#"
                 height 138
-                Producer Channel("pub") at (8, 34) 150×52 "pub" "tx · 2 held" hot
+                Producer Channel("pub") at (8, 34) 150×58 "pub" "tx · 2 held" hot
                 Exchange Exchange("logs") at (222, 34) 160×38 "logs" "fanout" hot
                 Exchange Exchange("dead") at (222, 86) 160×38 "dead" "direct"
                 Queue Queue("a") at (450, 34) 276×52 "a" "0 ready · 0 unacked" hot
-                edge Publish p:pub→logs (158, 60)→(222, 53) hot
+                edge Publish p:pub→logs (158, 63)→(222, 53) hot
                 edge Binding b:logs→a: (382, 53)→(450, 60) hot
                 edge DeadLetter x:a→dead (450, 72)→(382, 113) "dlx"
-                held pub/0 at (14, 62) "one"
-                held pub/1 at (48, 62) "two"
+                held pub/0 at (14, 68) "one"
+                held pub/1 at (48, 68) "two"
             "#]],
         );
     }
@@ -1171,8 +1267,8 @@ mod tests {
                 edge Publish p:pub→logs (158, 53)→(222, 53)
                 edge Binding b:logs→a: (382, 53)→(450, 60)
                 edge DeadLetter x:a→dead (450, 72)→(382, 113) "dlx"
-                ghost rpub/0 at (14, 62) "one" discarded
-                ghost rpub/1 at (48, 62) "two" discarded
+                ghost rpub/0 at (14, 68) "one" discarded
+                ghost rpub/1 at (48, 68) "two" discarded
             "#]],
         );
     }
@@ -1217,6 +1313,51 @@ mod tests {
                 edge Implicit d:q (382, 53)→(450, 60) hot
                 msg 1 Ready { queue: "q", index: 0 } at (690, 61) "a" persisted hot
                 badge confirm at (12, 83) "confirmed #1"
+            "#]],
+        );
+    }
+
+    const HELD_ACK: &str = r#"{"format":"queue-playground/v1","name":"h","steps":[
+        {"op":"queue.declare","queue":"q"},
+        {"op":"basic.publish","channel":"p","routing_key":"q","body":"job"},
+        {"op":"tx.select","channel":"c"},
+        {"op":"basic.get","channel":"c","queue":"q"},
+        {"op":"basic.ack","channel":"c","delivery_tag":1},
+        {"op":"tx.rollback","channel":"c"}
+    ]}"#;
+
+    #[test]
+    fn an_ack_in_a_transaction_is_held_on_its_channel_with_its_message() {
+        check(
+            HELD_ACK,
+            5,
+            expect![[r#"
+                height 100
+                Producer Channel("p") at (8, 34) 150×38 "p" "plain"
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
+                Queue Queue("q") at (450, 34) 276×52 "q" "0 ready · 0 unacked"
+                Settling Channel("c") at (790, 34) 202×52 "c · tx" "held to commit" hot
+                edge Publish p:p→ (158, 53)→(222, 53)
+                edge Implicit d:q (382, 53)→(450, 60)
+                msg 1 Settling { channel: "c", delivery_tag: 1 } at (796, 61) "t1" pending-ack hot
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_rollback_gives_the_held_ack_back_as_unacked() {
+        check(
+            HELD_ACK,
+            6,
+            expect![[r#"
+                height 100
+                Producer Channel("p") at (8, 34) 150×38 "p" "plain"
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
+                Queue Queue("q") at (450, 34) 276×52 "q" "0 ready · 1 unacked"
+                Getter Channel("c") at (790, 34) 202×52 "c · get" "fetched" hot
+                edge Publish p:p→ (158, 53)→(222, 53)
+                edge Implicit d:q (382, 53)→(450, 60)
+                msg 1 Unacked { channel: "c", delivery_tag: 1 } at (796, 61) "t1"
             "#]],
         );
     }

@@ -250,7 +250,7 @@ fn find_message(seq: u64, state: &BrokerState) -> Option<(&MessageState, String,
 
 fn message(seq: u64, state: &BrokerState, persistence: bool) -> Html {
     let Some((m, place, tag)) = find_message(seq, state) else {
-        return html! { <p class="hint">{ "This message is no longer in any queue at this step (acked, expired, dead-lettered or dropped)." }</p> };
+        return html! { <p class="hint">{ "Not in a queue at this step: acked, expired, dead-lettered or dropped, or settled inside a transaction that holds the settle until commit (see its channel)." }</p> };
     };
     let p = &m.properties;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());

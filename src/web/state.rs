@@ -154,10 +154,11 @@ impl AppState {
         if let Ok(scenario) = &self.parsed {
             let timeline = Timeline::new((**scenario).clone(), TimelineConfig::default());
             let series = Rc::new(Series::new(&timeline));
+            let facts = Rc::new(Facts::new(&timeline));
             self.played = Some(Played {
                 scenario: scenario.clone(),
                 timeline: Rc::new(RefCell::new(timeline)),
-                facts: Rc::new(Facts::new(scenario)),
+                facts,
                 series,
             });
             self.view = None;

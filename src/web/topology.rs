@@ -135,7 +135,11 @@ pub fn topology(props: &TopologyProps) -> Html {
             NodeKind::Queue => "queue",
             NodeKind::Consumer => "consumer",
             NodeKind::Getter => "getter",
+            NodeKind::Settling => "settling",
         };
+        // A channel can be a producer, a getter and a transaction's settles at once: the
+        // kind keeps its elements apart.
+        let dom_key = format!("{kind}/{key}");
         let selected = props.selection.as_ref() == Some(&n.target);
         let class = classes!(
             "node",
@@ -150,15 +154,21 @@ pub fn topology(props: &TopologyProps) -> Html {
             html! { <text class="more" x={x.to_string()} y={y.to_string()}>{ t.clone() }</text> }
         });
         let rx = if n.kind == NodeKind::Exchange { "18" } else { "6" };
+        let two_lines = matches!(n.kind, NodeKind::Producer | NodeKind::Exchange);
         html! {
-            <g key={key.clone()} class={class} data-target={key} tabindex="0" role="button"
+            <g key={dom_key} class={class} data-target={key} tabindex="0" role="button"
                aria-label={label.clone()} aria-pressed={selected.to_string()} {onclick} {onkeydown}>
                 <title>{ label }</title>
                 <rect x={n.x.to_string()} y={n.y.to_string()} width={n.w.to_string()}
                       height={n.h.to_string()} rx={rx} />
                 <text class="title" x={(n.x + 8).to_string()} y={(n.y + 15).to_string()}>{ n.title.clone() }</text>
-                <text class="detail" x={(n.x + n.w - 8).to_string()} y={(n.y + 15).to_string()}
-                      text-anchor="end">{ n.detail.clone() }</text>
+                // Producers and exchanges are narrow: their detail goes on a second line.
+                if two_lines {
+                    <text class="detail" x={(n.x + 8).to_string()} y={(n.y + 29).to_string()}>{ n.detail.clone() }</text>
+                } else {
+                    <text class="detail" x={(n.x + n.w - 8).to_string()} y={(n.y + 15).to_string()}
+                          text-anchor="end">{ n.detail.clone() }</text>
+                }
                 { for more }
             </g>
         }
@@ -179,7 +189,7 @@ pub fn topology(props: &TopologyProps) -> Html {
         let selected = props.selection.as_ref() == Some(&target);
         let class = classes!(
             "msg",
-            matches!(m.place, Place::Unacked { .. }).then_some("unacked"),
+            matches!(m.place, Place::Unacked { .. } | Place::Settling { .. }).then_some("unacked"),
             m.redelivered.then_some("redelivered"),
             m.persisted.then_some("persisted"),
             m.pending.map(|p| format!("pending-{p}")),
@@ -192,6 +202,10 @@ pub fn topology(props: &TopologyProps) -> Html {
             Place::Unacked { channel, delivery_tag } => {
                 format!("unacked on {channel}, delivery tag {delivery_tag}")
             }
+            Place::Settling {
+                channel,
+                delivery_tag,
+            } => format!("delivery tag {delivery_tag} on {channel}"),
         };
         let label = format!(
             "message {}: {where_}{}{}",
