@@ -520,7 +520,7 @@ pub fn layout(
             rows.push(Row {
                 target: Target::Channel(ch.name.clone()),
                 kind: NodeKind::Getter,
-                title: format!("{} · get", short(&ch.name, 14)),
+                title: format!("{} · get", short(&ch.name, 12)),
                 detail: "fetched".to_owned(),
                 messages: fetched,
                 blocked: false,
@@ -530,8 +530,8 @@ pub fn layout(
             rows.push(Row {
                 target: Target::Channel(ch.name.clone()),
                 kind: NodeKind::Settling,
-                title: format!("{} · tx", short(&ch.name, 14)),
-                detail: "held to commit".to_owned(),
+                title: short(&ch.name, 13),
+                detail: "held by tx".to_owned(),
                 messages: settles,
                 blocked: false,
             });
@@ -1336,7 +1336,7 @@ mod tests {
                 Producer Channel("p") at (8, 34) 150×38 "p" "plain"
                 Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
                 Queue Queue("q") at (450, 34) 276×52 "q" "0 ready · 0 unacked"
-                Settling Channel("c") at (790, 34) 202×52 "c · tx" "held to commit" hot
+                Settling Channel("c") at (790, 34) 202×52 "c" "held by tx" hot
                 edge Publish p:p→ (158, 53)→(222, 53)
                 edge Implicit d:q (382, 53)→(450, 60)
                 msg 1 Settling { channel: "c", delivery_tag: 1 } at (796, 61) "t1" pending-ack hot

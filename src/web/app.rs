@@ -379,6 +379,7 @@ pub fn app(props: &AppProps) -> Html {
         (Some(p), Some(v)) if mode != Mode::Compact => Some(inspector(
             state.selection.as_ref(),
             &v.state,
+            &v.layout,
             p.timeline.borrow().stored(),
             options.persistence,
             on_close,
