@@ -444,3 +444,38 @@ async fn a_detached_control_no_longer_reaches_the_app() {
     sleep(0).await;
     assert!(!app.control.send(Command::Step(1)));
 }
+
+#[wasm_bindgen_test]
+async fn an_ack_held_by_a_transaction_stays_with_its_message_until_rollback() {
+    let text = r#"{"format":"queue-playground/v1","name":"held","steps":[
+        {"op":"queue.declare","queue":"q"},
+        {"op":"basic.publish","channel":"p","routing_key":"q","body":"job"},
+        {"op":"tx.select","channel":"c"},
+        {"op":"basic.get","channel":"c","queue":"q"},
+        {"op":"basic.ack","channel":"c","delivery_tag":1},
+        {"op":"tx.rollback","channel":"c"}
+    ]}"#;
+    let app = Mounted::inline(text).await;
+    app.send(Command::Seek(4)).await;
+    app.at(4, 6).await;
+    let fetched = app.find("[data-target='message:1']").unwrap();
+    assert!(!has_class(&fetched, "pending-ack"));
+    app.send(Command::Step(1)).await;
+    app.at(5, 6).await;
+    let held = app.find("[data-target='message:1']").unwrap();
+    assert!(
+        held.is_same_node(Some(&fetched)),
+        "the held ack keeps the message's element"
+    );
+    assert!(has_class(&held, "pending-ack"));
+    app.click_svg("[data-target='message:1']");
+    app.until(|m| m.text(".inspector h2") == "Message #1").await;
+    let inspector = app.text(".inspector");
+    assert!(inspector.contains("ack is held"), "{inspector}");
+    app.send(Command::Step(1)).await;
+    app.at(6, 6).await;
+    let back = app.find("[data-target='message:1']").unwrap();
+    assert!(back.is_same_node(Some(&fetched)));
+    assert!(!has_class(&back, "pending-ack"));
+    assert!(app.text(".inspector").contains("delivery tag1"));
+}

@@ -234,13 +234,19 @@ pub fn topology(props: &TopologyProps) -> Html {
         let captioned = !layout.ghosts[..i]
             .iter()
             .any(|o| o.reason == g.reason && o.y == g.y);
+        // Under a held publish (above it is the producer's detail line), else above.
+        let caption_y = if g.reason == "discarded" {
+            (MSG_H + 10).to_string()
+        } else {
+            "-3".to_owned()
+        };
         html! {
             <g key={format!("{}@{}", g.key, props.position)} class={classes!("ghost", g.reason)}
                style={format!("transform: translate({}px, {}px)", g.x, g.y)} aria-hidden="true">
                 <g class="ghost-in">
                     <rect width={MSG_W.to_string()} height={MSG_H.to_string()} rx="3" />
                     <text x={(MSG_W / 2).to_string()} y="13" text-anchor="middle">{ g.label.clone() }</text>
-                    if captioned { <text class="reason" x="0" y="-3">{ g.reason }</text> }
+                    if captioned { <text class="reason" x="0" y={caption_y}>{ g.reason }</text> }
                 </g>
             </g>
         }
