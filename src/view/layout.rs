@@ -3,7 +3,7 @@
 //!
 //! Pure: computed from the broker's state at the cursor, facts gathered once from the
 //! scenario (which channels publish where) and the record of the step just applied (what to
-//! highlight). Coordinates are SVG user units in a viewBox [`WIDTH`] wide, so the drawing
+//! highlight). Coordinates are SVG user units in a viewBox [`Geometry::width`] wide, so the drawing
 //! scales to any column width.
 
 use std::collections::HashMap;
@@ -16,8 +16,6 @@ use crate::scenario::{ExchangeType, Name, Op, Step};
 use crate::timeline::Timeline;
 use crate::trace::Event;
 
-/// The viewBox width.
-pub const WIDTH: i32 = 1000;
 /// Where the first row starts, below the column headings.
 const TOP: i32 = 34;
 const GAP: i32 = 14;
@@ -25,22 +23,59 @@ pub const MSG_W: i32 = 30;
 pub const MSG_H: i32 = 18;
 const MSG_STEP: i32 = MSG_W + 4;
 
-/// Column x and width: producers, exchanges, queues, consumers.
-pub const COLUMNS: [(i32, i32, &str); 4] = [
-    (8, 150, "producers"),
-    (222, 160, "exchanges"),
-    (450, 276, "queues"),
-    (790, 202, "consumers"),
-];
+/// The drawing's proportions: [`Geometry::WIDE`] for a wide page, [`Geometry::NARROW`] for
+/// a docs column, where a narrower viewBox keeps the text readable once scaled down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// The viewBox width.
+    pub width: i32,
+    /// Column x and width: producers, exchanges, queues, consumers.
+    pub columns: [(i32, i32, &'static str); 4],
+    /// Message slots inside a queue and inside a consumer (the last one turns into "+N" when
+    /// there are more).
+    queue_slots: usize,
+    consumer_slots: usize,
+    /// Characters of a queue's name shown beside its counts.
+    queue_title: usize,
+    /// Characters of a consumer tag (or channel name) in the consumers column.
+    consumer_title: usize,
+}
+
+impl Geometry {
+    pub const WIDE: Geometry = Geometry {
+        width: 1000,
+        columns: [
+            (8, 150, "producers"),
+            (222, 160, "exchanges"),
+            (450, 276, "queues"),
+            (790, 202, "consumers"),
+        ],
+        queue_slots: 7,
+        consumer_slots: 5,
+        queue_title: 20,
+        consumer_title: 14,
+    };
+
+    pub const NARROW: Geometry = Geometry {
+        width: 720,
+        columns: [
+            (6, 120, "producers"),
+            (160, 124, "exchanges"),
+            (318, 210, "queues"),
+            (562, 152, "consumers"),
+        ],
+        queue_slots: 5,
+        consumer_slots: 4,
+        queue_title: 10,
+        consumer_title: 9,
+    };
+}
 const NODE_H: i32 = 38;
 const BOX_H: i32 = 52;
 /// A producer holding a transaction's publishes: its two lines, then the held messages.
 const HELD_H: i32 = 58;
-/// Message slots inside a queue and inside a consumer (the last one turns into "+N" when
-/// there are more).
-const QUEUE_SLOTS: usize = 7;
-const CONSUMER_SLOTS: usize = 5;
-const HELD_SLOTS: usize = 4;
+/// Held publishes shown on a producer (then "+N").
+const HELD_SLOTS: usize = 3;
 
 /// Something the reader can click to inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -82,6 +117,8 @@ pub struct Node {
     pub hot: bool,
     /// Closed channel, or a consumer waiting for acks: drawn faded.
     pub dim: bool,
+    /// A durable exchange or queue (it survives a restart): drawn with a double edge.
+    pub durable: bool,
     /// "+N" when more messages are there than slots: (x, y, text).
     pub more: Option<(i32, i32, String)>,
 }
@@ -176,8 +213,9 @@ pub struct Badge {
     pub kind: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
+    pub geometry: Geometry,
     pub height: i32,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
@@ -296,14 +334,25 @@ pub fn layout(
     position: usize,
     applied: Option<Applied<'_>>,
     previous: Option<&Layout>,
+    geometry: Geometry,
 ) -> Layout {
     let hot = Hot::new(applied);
-    let mut out = Layout::default();
+    let g = geometry;
+    let mut out = Layout {
+        geometry,
+        height: 0,
+        nodes: Vec::new(),
+        edges: Vec::new(),
+        messages: Vec::new(),
+        held: Vec::new(),
+        ghosts: Vec::new(),
+        badges: Vec::new(),
+    };
     let mut centre: HashMap<Target, (i32, i32, i32, i32)> = HashMap::new();
 
     // Producers: channels that have published by now.
     let mut y = TOP;
-    let (px, pw, _) = COLUMNS[0];
+    let (px, pw, _) = g.columns[0];
     for (channel, first) in &facts.publishers {
         if *first >= position {
             continue;
@@ -343,13 +392,14 @@ pub fn layout(
         out.nodes.push(Node {
             hot: hot.channel(channel),
             dim: !ch.is_some_and(|c| c.open),
+            durable: false,
             target: target.clone(),
             kind: NodeKind::Producer,
             x: px,
             y,
             w: pw,
             h,
-            title: short(channel, 20),
+            title: short(channel, (pw / 8) as usize),
             detail,
             more,
         });
@@ -375,7 +425,7 @@ pub fn layout(
                     })
             })
     };
-    let (xx, xw, _) = COLUMNS[1];
+    let (xx, xw, _) = g.columns[1];
     let mut y = TOP;
     let shown_exchanges: Vec<_> = state
         .exchanges
@@ -397,13 +447,14 @@ pub fn layout(
         out.nodes.push(Node {
             hot: hot.exchange(&x.name),
             dim: false,
+            durable: x.durable,
             target: target.clone(),
             kind: NodeKind::Exchange,
             x: xx,
             y,
             w: xw,
             h: NODE_H,
-            title: short(exchange_label(&x.name), 20),
+            title: short(exchange_label(&x.name), (xw / 8) as usize),
             detail: flags.join(" · "),
             more: None,
         });
@@ -413,13 +464,17 @@ pub fn layout(
     height = height.max(y);
 
     // Queues, with their ready messages (head at the right, nearest the consumers).
-    let (qx, qw, _) = COLUMNS[2];
+    let (qx, qw, _) = g.columns[2];
     let mut y = TOP;
     let mut slots: Vec<MessageSlot> = Vec::new();
     for q in &state.queues {
         let target = Target::Queue(q.name.clone());
         let n = q.ready.len();
-        let shown = if n > QUEUE_SLOTS { QUEUE_SLOTS - 1 } else { n };
+        let shown = if n > g.queue_slots {
+            g.queue_slots - 1
+        } else {
+            n
+        };
         let slot_x = |i: usize| qx + qw - 6 - (i as i32 + 1) * MSG_STEP + 4;
         for (i, m) in q.ready.iter().take(shown).enumerate() {
             slots.push(message_slot(
@@ -436,20 +491,18 @@ pub fn layout(
             ));
         }
         let more = (n > shown).then(|| (slot_x(shown) + 2, y + 40, format!("+{}", n - shown)));
-        let mut detail = format!("{n} ready · {} unacked", q.unacked);
-        if q.durable {
-            detail.push_str(" · durable");
-        }
+        let detail = format!("{n} ready · {} unacked", q.unacked);
         out.nodes.push(Node {
             hot: hot.queue(&q.name),
             dim: false,
+            durable: q.durable,
             target: target.clone(),
             kind: NodeKind::Queue,
             x: qx,
             y,
             w: qw,
             h: BOX_H,
-            title: short(&q.name, 18),
+            title: short(&q.name, g.queue_title),
             detail,
             more,
         });
@@ -459,7 +512,7 @@ pub fn layout(
     height = height.max(y);
 
     // Consumers, channels holding gets, and transactions' held settles, with their messages.
-    let (cx, cw, _) = COLUMNS[3];
+    let (cx, cw, _) = g.columns[3];
     let mut y = TOP;
     for ch in &state.channels {
         let settles: Vec<Held> = ch
@@ -483,7 +536,7 @@ pub fn layout(
                 let window = if k.no_ack {
                     "no-ack".to_owned()
                 } else if k.prefetch == 0 {
-                    format!("{} unacked · prefetch ∞", k.unacked)
+                    format!("{} unacked", k.unacked)
                 } else {
                     format!("{}/{} unacked", k.unacked, k.prefetch)
                 };
@@ -493,12 +546,9 @@ pub fn layout(
                         tag: k.consumer_tag.clone(),
                     },
                     kind: NodeKind::Consumer,
-                    // The tag, and the channel when it says something more.
-                    title: if k.consumer_tag == ch.name {
-                        short(&k.consumer_tag, 18)
-                    } else {
-                        format!("{} · {}", short(&k.consumer_tag, 10), short(&ch.name, 8))
-                    },
+                    // The channel is in the tooltip and the inspector: a row has room for
+                    // the tag and the prefetch window only.
+                    title: short(&k.consumer_tag, g.consumer_title),
                     detail: window,
                     messages: ch
                         .unacked
@@ -520,7 +570,7 @@ pub fn layout(
             rows.push(Row {
                 target: Target::Channel(ch.name.clone()),
                 kind: NodeKind::Getter,
-                title: format!("{} · get", short(&ch.name, 12)),
+                title: format!("{} · get", short(&ch.name, g.consumer_title - 4)),
                 detail: "fetched".to_owned(),
                 messages: fetched,
                 blocked: false,
@@ -530,7 +580,7 @@ pub fn layout(
             rows.push(Row {
                 target: Target::Channel(ch.name.clone()),
                 kind: NodeKind::Settling,
-                title: short(&ch.name, 13),
+                title: short(&ch.name, g.consumer_title),
                 detail: "held by tx".to_owned(),
                 messages: settles,
                 blocked: false,
@@ -538,8 +588,8 @@ pub fn layout(
         }
         for row in rows {
             let n = row.messages.len();
-            let shown = if n > CONSUMER_SLOTS {
-                CONSUMER_SLOTS - 1
+            let shown = if n > g.consumer_slots {
+                g.consumer_slots - 1
             } else {
                 n
             };
@@ -596,6 +646,7 @@ pub fn layout(
             out.nodes.push(Node {
                 hot: hot_row,
                 dim: !ch.open || row.blocked,
+                durable: false,
                 target: row.target,
                 kind: row.kind,
                 x: cx,
@@ -1036,7 +1087,7 @@ pub fn describe(layout: &Layout) -> String {
     let mut out = format!("height {}\n", layout.height);
     for n in &layout.nodes {
         out.push_str(&format!(
-            "{:?} {:?} at ({}, {}) {}×{} {:?} {:?}{}{}{}\n",
+            "{:?} {:?} at ({}, {}) {}×{} {:?} {:?}{}{}{}{}\n",
             n.kind,
             n.target,
             n.x,
@@ -1047,6 +1098,7 @@ pub fn describe(layout: &Layout) -> String {
             n.detail,
             if n.hot { " hot" } else { "" },
             if n.dim { " dim" } else { "" },
+            if n.durable { " durable" } else { "" },
             n.more
                 .as_ref()
                 .map(|(_, _, t)| format!(" more {t}"))
@@ -1125,14 +1177,28 @@ mod tests {
                 step: &scenario.steps[i],
                 record: timeline.record(i).unwrap(),
             });
-            layout(&timeline.state(), &facts, before, applied, None)
+            layout(
+                &timeline.state(),
+                &facts,
+                before,
+                applied,
+                None,
+                Geometry::WIDE,
+            )
         });
         timeline.seek(at);
         let applied = at.checked_sub(1).map(|i| Applied {
             step: &scenario.steps[i],
             record: timeline.record(i).unwrap(),
         });
-        layout(&timeline.state(), &facts, at, applied, previous.as_ref())
+        layout(
+            &timeline.state(),
+            &facts,
+            at,
+            applied,
+            previous.as_ref(),
+            Geometry::WIDE,
+        )
     }
 
     fn check(text: &str, step: usize, expected: Expect) {
@@ -1156,7 +1222,7 @@ mod tests {
             1,
             expect![[r#"
                 height 100
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 0 unacked · durable" hot
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 0 unacked" hot durable
             "#]],
         );
     }
@@ -1169,9 +1235,9 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("app") at (8, 34) 150×38 "app" "plain" hot
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked · durable" hot
-                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1 · worker" "1/1 unacked" dim
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot durable
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked" hot durable
+                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1" "1/1 unacked" dim
                 edge Publish p:app→ (158, 53)→(222, 53) hot
                 edge Implicit d:jobs (382, 53)→(450, 60) hot
                 edge Consume c:jobs→worker/w1 (726, 60)→(790, 60)
@@ -1189,9 +1255,9 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("app") at (8, 34) 150×38 "app" "plain"
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked · durable" hot
-                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1 · worker" "1/1 unacked" hot dim
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked" hot durable
+                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1" "1/1 unacked" hot dim
                 edge Publish p:app→ (158, 53)→(222, 53)
                 edge Implicit d:jobs (382, 53)→(450, 60)
                 edge Consume c:jobs→worker/w1 (726, 60)→(790, 60) hot
@@ -1209,9 +1275,9 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("app") at (8, 34) 150×38 "app" "plain"
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 1 unacked · durable" hot
-                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1 · worker" "1/1 unacked" hot dim
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 1 unacked" hot durable
+                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1" "1/1 unacked" hot dim
                 edge Publish p:app→ (158, 53)→(222, 53)
                 edge Implicit d:jobs (382, 53)→(450, 60)
                 edge Consume c:jobs→worker/w1 (726, 60)→(790, 60) hot
@@ -1307,8 +1373,8 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("p") at (8, 34) 150×38 "p" "confirm · next #2" hot
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot
-                Queue Queue("q") at (450, 34) 276×52 "q" "1 ready · 0 unacked · durable" hot
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot durable
+                Queue Queue("q") at (450, 34) 276×52 "q" "1 ready · 0 unacked" hot durable
                 edge Publish p:p→ (158, 53)→(222, 53) hot
                 edge Implicit d:q (382, 53)→(450, 60) hot
                 msg 1 Ready { queue: "q", index: 0 } at (690, 61) "a" persisted hot
@@ -1334,7 +1400,7 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("p") at (8, 34) 150×38 "p" "plain"
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
                 Queue Queue("q") at (450, 34) 276×52 "q" "0 ready · 0 unacked"
                 Settling Channel("c") at (790, 34) 202×52 "c" "held by tx" hot
                 edge Publish p:p→ (158, 53)→(222, 53)
@@ -1352,7 +1418,7 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("p") at (8, 34) 150×38 "p" "plain"
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
                 Queue Queue("q") at (450, 34) 276×52 "q" "0 ready · 1 unacked"
                 Getter Channel("c") at (790, 34) 202×52 "c · get" "fetched" hot
                 edge Publish p:p→ (158, 53)→(222, 53)
@@ -1374,10 +1440,68 @@ mod tests {
         }
         text.push_str("]}");
         let l = at(&text, 21);
-        assert_eq!(l.messages.len(), QUEUE_SLOTS - 1);
+        assert_eq!(l.messages.len(), Geometry::WIDE.queue_slots - 1);
         let queue = l.nodes.iter().find(|n| n.kind == NodeKind::Queue).unwrap();
         assert_eq!(queue.more.as_ref().map(|m| m.2.as_str()), Some("+14"));
         assert!(l.messages.windows(2).all(|w| w[0].seq < w[1].seq));
+    }
+
+    #[test]
+    fn every_box_and_message_stays_inside_the_drawing_in_both_geometries() {
+        let mut crowded = String::from(
+            r#"{"format":"queue-playground/v1","name":"n","steps":[
+            {"op":"queue.declare","queue":"a-rather-long-queue-name-indeed"},
+            {"op":"basic.consume","channel":"a-long-channel-name","queue":"a-rather-long-queue-name-indeed","consumer_tag":"a-long-consumer-tag"},
+            {"op":"tx.select","channel":"batch"}"#,
+        );
+        for i in 0..12 {
+            crowded.push_str(&format!(
+                r#",{{"op":"basic.publish","channel":"batch","routing_key":"a-rather-long-queue-name-indeed","body":"m{i}"}}"#
+            ));
+        }
+        crowded.push_str(r#",{"op":"tx.commit","channel":"batch"}]}"#);
+        for text in [WORK, TX, HELD_ACK, crowded.as_str()] {
+            let scenario = parse(text, &Limits::default()).unwrap();
+            let mut timeline = Timeline::new(scenario.clone(), TimelineConfig::default());
+            let facts = Facts::new(&timeline);
+            for g in [Geometry::WIDE, Geometry::NARROW] {
+                for at in 0..=scenario.steps.len() {
+                    timeline.seek(at);
+                    let l = layout(&timeline.state(), &facts, at, None, None, g);
+                    for n in &l.nodes {
+                        assert!(n.x >= 0 && n.x + n.w <= g.width, "{n:?} in {g:?}");
+                        assert!(n.y + n.h <= l.height, "{n:?} below the drawing");
+                        // Titles are cut to fit: about 6.5 units a character at 11px.
+                        let room = n.w - 16;
+                        let used = (n.title.chars().count() + n.detail.chars().count()) as i32;
+                        let two_lines = matches!(n.kind, NodeKind::Producer | NodeKind::Exchange);
+                        if !two_lines {
+                            assert!(
+                                used * 6 <= room,
+                                "{:?} + {:?} in {} units",
+                                n.title,
+                                n.detail,
+                                n.w
+                            );
+                        }
+                    }
+                    let slots = l
+                        .messages
+                        .iter()
+                        .map(|m| (m.x, m.y))
+                        .chain(l.held.iter().map(|h| (h.x, h.y)));
+                    for (x, y) in slots {
+                        assert!(
+                            l.nodes.iter().any(|n| x >= n.x
+                                && x + MSG_W <= n.x + n.w
+                                && y >= n.y
+                                && y + MSG_H <= n.y + n.h),
+                            "a message at ({x}, {y}) outside every box, {g:?}, step {at}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::timeline_view::{current_step, step_list, Controls};
 use super::topology::Topology;
 use crate::presets::{self, PRESETS};
 use crate::trace::{self, TraceEvent};
-use crate::view::layout::Target;
+use crate::view::layout::{Geometry, Target};
 
 /// The scenario the app opens with when nothing else is asked for: the first preset.
 pub const DEFAULT_SCENARIO: &str = crate::presets::PRESETS[0].text;
@@ -152,6 +152,11 @@ pub fn app(props: &AppProps) -> Html {
                 options.start_step,
                 options.autoplay,
                 options.play_interval_ms,
+                // Compact and player embeds live in docs columns.
+                match options.mode {
+                    Mode::Full => Geometry::WIDE,
+                    Mode::Compact | Mode::Player => Geometry::NARROW,
+                },
             )
         })
     };
@@ -175,6 +180,8 @@ pub fn app(props: &AppProps) -> Html {
                             text: restored.text,
                             notice: Some(Notice::Info(restored.summary)),
                         });
+                        // The restored scenario ends with the restart: show the broker after it.
+                        state.dispatch(Action::Seek(usize::MAX));
                         return;
                     }
                 }

@@ -13,7 +13,7 @@ use super::persist::StorageStatus;
 use crate::engine::state::BrokerState;
 use crate::scenario::{parse, Limits, Scenario, ScenarioError, Step};
 use crate::timeline::{Timeline, TimelineConfig};
-use crate::view::layout::{self, Applied, Facts, Layout, Target};
+use crate::view::layout::{self, Applied, Facts, Geometry, Layout, Target};
 use crate::view::series::Series;
 
 /// Play speeds offered, as milliseconds between steps.
@@ -63,6 +63,7 @@ pub struct AppState {
     pub revision: u64,
     start_step: usize,
     autoplay: bool,
+    geometry: Geometry,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +99,12 @@ pub enum Action {
 }
 
 impl AppState {
-    pub fn new(start_step: usize, autoplay: bool, interval_ms: u32) -> AppState {
+    pub fn new(
+        start_step: usize,
+        autoplay: bool,
+        interval_ms: u32,
+        geometry: Geometry,
+    ) -> AppState {
         AppState {
             text: AttrValue::default(),
             parsed: Err(Rc::new(ScenarioError {
@@ -118,6 +124,7 @@ impl AppState {
             revision: 0,
             start_step,
             autoplay,
+            geometry,
         }
     }
 
@@ -193,6 +200,7 @@ impl AppState {
             position,
             applied,
             previous.as_deref(),
+            self.geometry,
         );
         self.view = Some(View {
             position,

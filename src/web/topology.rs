@@ -8,9 +8,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::view::layout::{
-    EdgeKind, Layout, NodeKind, Place, Target, COLUMNS, MSG_H, MSG_W, WIDTH,
-};
+use crate::view::layout::{EdgeKind, Layout, NodeKind, Place, Target, MSG_H, MSG_W};
 
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct TopologyProps {
@@ -58,7 +56,8 @@ fn selectable(
 pub fn topology(props: &TopologyProps) -> Html {
     let layout = &props.layout;
     let height = layout.height;
-    let headings = COLUMNS.iter().map(|(x, _, name)| {
+    let width = layout.geometry.width;
+    let headings = layout.geometry.columns.iter().map(|(x, _, name)| {
         html! { <text class="heading" x={x.to_string()} y="16">{ *name }</text> }
     });
 
@@ -146,10 +145,16 @@ pub fn topology(props: &TopologyProps) -> Html {
             kind,
             n.hot.then_some("hot"),
             n.dim.then_some("dim"),
+            n.durable.then_some("durable"),
             selected.then_some("selected")
         );
         let (onclick, onkeydown) = selectable(&n.target, &props.on_select);
-        let label = format!("{kind} {}: {}", n.title, n.detail);
+        let label = format!(
+            "{kind} {}: {}{}",
+            n.title,
+            n.detail,
+            if n.durable { ", durable" } else { "" }
+        );
         let more = n.more.as_ref().map(|(x, y, t)| {
             html! { <text class="more" x={x.to_string()} y={y.to_string()}>{ t.clone() }</text> }
         });
@@ -260,7 +265,7 @@ pub fn topology(props: &TopologyProps) -> Html {
     });
 
     html! {
-        <svg class="topology" viewBox={format!("0 0 {WIDTH} {height}")} role="group"
+        <svg class="topology" viewBox={format!("0 0 {width} {height}")} role="group"
              aria-label={format!("Topology after step {}", props.position)}
              preserveAspectRatio="xMinYMin meet">
             <g class="headings">{ for headings }</g>
