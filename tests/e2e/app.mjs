@@ -95,6 +95,23 @@ try {
     assert.equal(await svg.locator('.msg:not(.unacked)').count(), 1, 'one ready message');
   }
 
+  // Keyboard alone: Tab reaches the drawing's queue, Enter opens it in the inspector.
+  await page.locator('.qp').focus();
+  const focusedTarget = () =>
+    page.evaluate(() => {
+      let el = document.activeElement;
+      while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+      return el ? el.getAttribute('data-target') : null;
+    });
+  let reached = false;
+  for (let i = 0; i < 80 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = (await focusedTarget()) === `queue:${queue}`;
+  }
+  assert.ok(reached, `Tab reaches queue:${queue}`);
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.qp .inspector h2').textContent(), `Queue ${queue}`);
+
   // A broken scenario shows an error, keeps the page, and never panics.
   const editor = page.locator('.qp .editor textarea');
   if (await editor.count()) {
