@@ -366,6 +366,17 @@ async fn modes_themes_and_start_step() {
     );
     assert!(compact.find(".inspector").is_none());
     assert!(compact.text(".current-step").contains("basic.deliver"));
+    // A docs column gets the narrow drawing, a full page the wide one.
+    let view_box = |m: &Mounted| {
+        m.find("svg.topology")
+            .and_then(|svg| svg.get_attribute("viewBox"))
+            .unwrap_or_default()
+    };
+    assert!(
+        view_box(&compact).starts_with("0 0 720 "),
+        "{}",
+        view_box(&compact)
+    );
     assert_eq!(
         compact
             .find(".qp")
@@ -383,6 +394,13 @@ async fn modes_themes_and_start_step() {
     })
     .await;
     player.at(7, 7).await;
+    assert!(view_box(&player).starts_with("0 0 720 "));
+    let full = Mounted::inline(WORK).await;
+    assert!(
+        view_box(&full).starts_with("0 0 1000 "),
+        "{}",
+        view_box(&full)
+    );
     assert!(player.find("textarea").is_none(), "read-only player");
     assert!(player.find(".timeline").is_some());
     assert_eq!(

@@ -123,6 +123,14 @@ fn pressable_target(e: &KeyboardEvent) -> bool {
         .is_some()
 }
 
+/// Compact and player embeds live in docs columns: a narrower drawing reads better there.
+fn geometry_for(mode: Mode) -> Geometry {
+    match mode {
+        Mode::Full => Geometry::WIDE,
+        Mode::Compact | Mode::Player => Geometry::NARROW,
+    }
+}
+
 fn theme_name(theme: Theme) -> &'static str {
     match theme {
         Theme::Auto => "auto",
@@ -152,22 +160,21 @@ pub fn app(props: &AppProps) -> Html {
                 options.start_step,
                 options.autoplay,
                 options.play_interval_ms,
-                // Compact and player embeds live in docs columns.
-                match options.mode {
-                    Mode::Full => Geometry::WIDE,
-                    Mode::Compact | Mode::Player => Geometry::NARROW,
-                },
+                geometry_for(options.mode),
             )
         })
     };
     let persistence: Rc<RefCell<Option<Rc<Persistence>>>> = use_mut_ref(|| None);
 
-    // Load once: what storage restored, else a share link, else the options' source.
+    // Load what storage restored (when it opens), else a share link, else the options'
+    // source; again whenever an embed is given another source.
     {
         let (state, options, persistence) = (state.clone(), options.clone(), persistence.clone());
-        use_effect_with((), move |_| {
+        let source = (options.scenario.clone(), options.url_fragment);
+        use_effect_with(source, move |_| {
+            let first_open = options.persistence && persistence.borrow().is_none();
             spawn_local(async move {
-                if options.persistence {
+                if first_open {
                     let on_status = {
                         let state = state.clone();
                         Callback::from(move |s| state.dispatch(Action::Storage(s)))
@@ -197,6 +204,14 @@ pub fn app(props: &AppProps) -> Html {
                 };
                 state.dispatch(Action::Load { text, notice });
             });
+        });
+    }
+
+    // An embed whose mode changes redraws in the matching geometry.
+    {
+        let dispatch = state.dispatcher();
+        use_effect_with(options.mode, move |mode| {
+            dispatch.dispatch(Action::Geometry(geometry_for(*mode)));
         });
     }
 

@@ -96,6 +96,8 @@ pub enum Action {
     Select(Option<Target>),
     Storage(StorageStatus),
     DismissNotice,
+    /// Draw in another geometry (the mode changed).
+    Geometry(Geometry),
 }
 
 impl AppState {
@@ -291,6 +293,15 @@ impl Reducible for AppState {
             Action::Select(target) => next.selection = target,
             Action::Storage(status) => next.storage = status,
             Action::DismissNotice => next.notice = None,
+            Action::Geometry(geometry) => {
+                if geometry == next.geometry {
+                    return self;
+                }
+                next.geometry = geometry;
+                let position = next.position();
+                next.view = None;
+                next.seek(position);
+            }
         }
         Rc::new(next)
     }
