@@ -239,11 +239,12 @@ pub fn topology(props: &TopologyProps) -> Html {
         let captioned = !layout.ghosts[..i]
             .iter()
             .any(|o| o.reason == g.reason && o.y == g.y);
-        // Under a held publish (above it is the producer's detail line), else above.
-        let caption_y = if g.reason == "discarded" {
-            (MSG_H + 10).to_string()
-        } else {
+        // Below the ghost, where the box's title line is not; a publish bounced at an
+        // exchange is outside any box, and reads better captioned above.
+        let caption_y = if matches!(g.reason, "returned" | "unroutable") {
             "-3".to_owned()
+        } else {
+            (MSG_H + 10).to_string()
         };
         html! {
             <g key={format!("{}@{}", g.key, props.position)} class={classes!("ghost", g.reason)}
