@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use expect_test::{expect, Expect};
 use queue_playground::export::{self, DefinitionsError};
-use queue_playground::scenario::{self, parse, Limits, Scenario};
+use queue_playground::scenario::{self, parse, Limits, Op, Scenario};
 
 fn scenario(text: &str) -> Scenario {
     parse(text, &Limits::default()).unwrap_or_else(|e| panic!("test scenario: {e}"))
@@ -35,37 +35,32 @@ const WORK_QUEUE: &str = r#"{
   ]
 }"#;
 
-/// Text that tries to break out of every kind of literal and comment.
-const NASTY: [&str; 12] = [
-    "plain",
-    "quote \" and ' and \\ backslash",
-    "triple \"\"\" and '''",
-    "new\nline\r\nand\ttab",
-    "ends with a backslash \\",
-    "\u{0} nul \u{7f} del \u{1b}[31m escape",
-    "unicode é 中文 😀",
-    "bidi \u{202e}override\u{202c} zero\u{200b}width \u{2028}separator \u{85}next",
-    "{braces} %s %(x)s \\N{BULLET} \\u0041 \\x41",
-    "\"); import os; os.system(\"pwned\"); (\"",
-    "r#\"raw\"# \"#; pwned(); r#\"",
-    "",
-];
-
+/// Text that tries to break out of every kind of literal and comment (quotes, backslashes,
+/// newlines, `"""`, controls, bidirectional overrides, ...) in the name, the description, and
+/// the body, a header and the message id of each publish.
 fn nasty_scenario() -> Scenario {
-    let mut steps = vec![serde_json::json!({"op": "queue.declare", "queue": "q"})];
-    for body in NASTY {
-        steps.push(
-            serde_json::json!({"op": "basic.publish", "exchange": "", "routing_key": body,
-            "body": body, "properties": {"headers": {body: body}, "message_id": body}}),
-        );
-    }
-    let doc = serde_json::json!({
-        "format": "queue-playground/v1",
-        "name": "nasty\nimport os; pwned()\r\n# and \u{202e}",
-        "description": "line\u{2028}pwned()\n\"\"\"\npwned()",
-        "steps": steps,
-    });
-    scenario(&doc.to_string())
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export/nasty-text.json");
+    scenario(&std::fs::read_to_string(path).expect("tests/export/nasty-text.json"))
+}
+
+/// The nasty scenario's publishes: `[body, headers, message id]` each.
+fn nasty_publishes() -> serde_json::Value {
+    let publishes: Vec<serde_json::Value> = nasty_scenario()
+        .steps
+        .iter()
+        .filter_map(|st| match &st.op {
+            Op::BasicPublish {
+                body, properties, ..
+            } => Some(serde_json::json!([
+                body.as_ref(),
+                properties.headers,
+                properties.message_id
+            ])),
+            _ => None,
+        })
+        .collect();
+    assert!(publishes.len() >= 10);
+    serde_json::Value::from(publishes)
 }
 
 fn check(actual: &str, expect: Expect) {
@@ -195,174 +190,174 @@ fn lapin_program_steps() {
     check(
         after(&p, "#[tokio::main]"),
         expect![[r##"
-        #[tokio::main]
-        async fn main() {
-            let mut w = World {
-                url: std::env::var("AMQP_URL")
-                    .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-                ..World::default()
-            };
+            #[tokio::main]
+            async fn main() {
+                let mut w = World {
+                    url: std::env::var("AMQP_URL")
+                        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+                    ..World::default()
+                };
 
-            // 0: exchange.declare
-            STEP.store(0, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                ch.exchange_declare("logs".into(), lapin::ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
-                    .await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 1: queue.declare
-            STEP.store(1, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                let q = ch
-                    .queue_declare("task_queue".into(), QueueDeclareOptions { durable: true, ..Default::default() }, table(vec![("x-dead-letter-exchange", AMQPValue::LongString("dlx".into())), ("x-message-ttl", AMQPValue::LongLongInt(60000))]))
-                    .await?;
-                println!("1: queue.declare-ok queue={:?} message_count={} consumer_count={}", q.name().as_str(), q.message_count(), q.consumer_count());
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 2: queue.bind
-            STEP.store(2, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                ch.queue_bind("task_queue".into(), "logs".into(), "task.#".into(), QueueBindOptions::default(), FieldTable::default())
-                    .await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 3: basic.qos
-            STEP.store(3, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("worker").await?;
-                ch.basic_qos(1, BasicQosOptions::default()).await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 4: basic.consume
-            STEP.store(4, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("worker").await?;
-                let consumer = ch
-                    .basic_consume("task_queue".into(), "w1".into(), BasicConsumeOptions::default(), FieldTable::default())
-                    .await?;
-                println!("4: basic.consume-ok channel={:?} consumer_tag={:?}", "worker", consumer.tag().as_str());
-                consumer.set_delegate(print_deliveries("worker"));
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 5: confirm.select
-            STEP.store(5, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("producer").await?;
-                ch.confirm_select(ConfirmSelectOptions::default()).await?;
-                w.confirms.insert("producer", 0);
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 6: basic.publish
-            STEP.store(6, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("producer").await?;
-                let confirm = ch
-                    .basic_publish(
-                        "".into(),
-                        "task_queue".into(),
-                        BasicPublishOptions::default(),
-                        "order #1".as_bytes(),
-                        BasicProperties::default().with_delivery_mode(2).with_headers(table(vec![("n", AMQPValue::LongLongInt(1)), ("tags", AMQPValue::FieldArray(vec![AMQPValue::LongString("a".into()), AMQPValue::Boolean(true)].into()))])),
-                    )
-                    .await?;
-                if let Some(tag) = w.confirms.get_mut("producer") {
-                    *tag += 1;
-                    let tag = *tag;
-                    print_confirm("producer", tag, confirm.await?);
+                // 0: exchange.declare
+                STEP.store(0, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    ch.exchange_declare("logs".into(), lapin::ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+                        .await?;
+                    Ok(())
                 }
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                .await;
+                done(result).await;
 
-            // 7: basic.ack
-            STEP.store(7, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("worker").await?;
-                ch.basic_ack(1, BasicAckOptions::default()).await?;
-                Ok(())
-            }
-            .await;
-            done(result).await;
-
-            // 8: basic.get
-            STEP.store(8, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                let ch = w.channel("main").await?;
-                match ch.basic_get("task_queue".into(), BasicGetOptions { no_ack: true, ..Default::default() }).await? {
-                    Some(m) => println!(
-                        "8: basic.get-ok channel={:?} delivery_tag={} redelivered={} routing_key={:?} body={:?} message_count={}",
-                        "main", m.delivery.delivery_tag, m.delivery.redelivered, m.delivery.routing_key.as_str(), text(&m.delivery.data), m.message_count
-                    ),
-                    None => println!("8: basic.get-empty channel={:?}", "main"),
+                // 1: queue.declare
+                STEP.store(1, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    let q = ch
+                        .queue_declare("task_queue".into(), QueueDeclareOptions { durable: true, ..Default::default() }, table(vec![("x-dead-letter-exchange", AMQPValue::LongString("dlx".into())), ("x-message-ttl", AMQPValue::LongLongInt(60000))]))
+                        .await?;
+                    println!("1: queue.declare-ok queue={:?} message_count={} consumer_count={}", q.name().as_str(), q.message_count(), q.consumer_count());
+                    Ok(())
                 }
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                .await;
+                done(result).await;
 
-            // 9: clock.advance
-            STEP.store(9, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                // Real time stands in for the scenario's virtual clock (TTLs, x-expires).
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                // 2: queue.bind
+                STEP.store(2, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    ch.queue_bind("task_queue".into(), "logs".into(), "task.#".into(), QueueBindOptions::default(), FieldTable::default())
+                        .await?;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
 
-            // 10: broker.restart
-            STEP.store(10, Ordering::SeqCst);
-            let result: lapin::Result<()> = async {
-                // broker.restart: a clean restart of the node (durable things survive, every
-                // connection is closed). Done with rabbitmqctl when RABBITMQ_NODE names the node.
-                match std::env::var("RABBITMQ_NODE") {
-                    Ok(node) => {
-                        for action in ["stop_app", "start_app"] {
-                            let status = std::process::Command::new("rabbitmqctl").args(["-n", &node, action]).status();
-                            if !status.is_ok_and(|s| s.success()) {
-                                eprintln!("10: rabbitmqctl {action} failed");
-                            }
-                        }
-                        w.connections.clear();
-                        w.channels.clear();
+                // 3: basic.qos
+                STEP.store(3, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("worker").await?;
+                    ch.basic_qos(1, BasicQosOptions::default()).await?;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 4: basic.consume
+                STEP.store(4, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("worker").await?;
+                    let consumer = ch
+                        .basic_consume("task_queue".into(), "w1".into(), BasicConsumeOptions::default(), FieldTable::default())
+                        .await?;
+                    println!("4: basic.consume-ok channel={:?} consumer_tag={:?}", "worker", consumer.tag().as_str());
+                    consumer.set_delegate(print_deliveries("worker"));
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 5: confirm.select
+                STEP.store(5, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("producer").await?;
+                    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+                    w.confirms.insert("producer", 0);
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 6: basic.publish
+                STEP.store(6, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("producer").await?;
+                    let confirm = ch
+                        .basic_publish(
+                            "".into(),
+                            "task_queue".into(),
+                            BasicPublishOptions::default(),
+                            "order #1".as_bytes(),
+                            lapin::BasicProperties::default().with_delivery_mode(2).with_headers(table(vec![("n", AMQPValue::LongLongInt(1)), ("tags", AMQPValue::FieldArray(vec![AMQPValue::LongString("a".into()), AMQPValue::Boolean(true)].into()))])),
+                        )
+                        .await?;
+                    if let Some(tag) = w.confirms.get_mut("producer") {
+                        *tag += 1;
+                        let tag = *tag;
+                        print_confirm("producer", tag, confirm.await?);
                     }
-                    Err(_) => eprintln!("10: broker.restart skipped: set RABBITMQ_NODE to restart the node"),
+                    Ok(())
                 }
-                Ok(())
-            }
-            .await;
-            done(result).await;
+                .await;
+                done(result).await;
 
-            // Done: hang up (unacked messages go back to their queues).
-            for c in w.connections.values() {
-                if c.status().connected() {
-                    let _ = c.close(200, "OK".into()).await;
+                // 7: basic.ack
+                STEP.store(7, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("worker").await?;
+                    ch.basic_ack(1, BasicAckOptions::default()).await?;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 8: basic.get
+                STEP.store(8, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    let ch = w.channel("main").await?;
+                    match ch.basic_get("task_queue".into(), BasicGetOptions { no_ack: true, ..Default::default() }).await? {
+                        Some(m) => println!(
+                            "8: basic.get-ok channel={:?} delivery_tag={} redelivered={} routing_key={:?} body={:?} message_count={}",
+                            "main", m.delivery.delivery_tag, m.delivery.redelivered, m.delivery.routing_key.as_str(), text(&m.delivery.data), m.message_count
+                        ),
+                        None => println!("8: basic.get-empty channel={:?}", "main"),
+                    }
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 9: clock.advance
+                STEP.store(9, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    // Real time stands in for the scenario's virtual clock (TTLs, x-expires).
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // 10: broker.restart
+                STEP.store(10, Ordering::SeqCst);
+                let result: lapin::Result<()> = async {
+                    // broker.restart: a clean restart of the node (durable things survive, every
+                    // connection is closed). Done with rabbitmqctl when RABBITMQ_NODE names the node.
+                    match std::env::var("RABBITMQ_NODE") {
+                        Ok(node) => {
+                            for action in ["stop_app", "start_app"] {
+                                let status = std::process::Command::new("rabbitmqctl").args(["-n", &node, action]).status();
+                                if !status.is_ok_and(|s| s.success()) {
+                                    eprintln!("10: rabbitmqctl {action} failed");
+                                }
+                            }
+                            w.connections.clear();
+                            w.channels.clear();
+                        }
+                        Err(_) => eprintln!("10: broker.restart skipped: set RABBITMQ_NODE to restart the node"),
+                    }
+                    Ok(())
+                }
+                .await;
+                done(result).await;
+
+                // Done: hang up (unacked messages go back to their queues).
+                for c in w.connections.values() {
+                    if c.status().connected() {
+                        let _ = c.close(200, "OK".into()).await;
+                    }
                 }
             }
-        }
-    "##]],
+        "##]],
     );
 }
 
@@ -419,8 +414,8 @@ fn python3() -> Option<String> {
 }
 
 /// Python reads the program back: it must parse, hold exactly the scenario's texts as literals
-/// (the body, routing key, header and message id of each publish), and call nothing the
-/// scenario's text names.
+/// (the body, headers and message id of each publish), and call nothing the scenario's text
+/// names. (`tests/export_pika.rs` runs it, too.)
 #[test]
 fn untrusted_text_is_escaped_in_python_literals_and_comments() {
     let Some(python) = python3() else { return };
@@ -437,8 +432,8 @@ for node in ast.walk(tree):
     if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "publish":
         kw = {k.arg: k.value for k in node.keywords}
         props = {k.arg: ast.literal_eval(k.value) for k in kw["properties"].keywords}
-        out["publishes"].append([ast.literal_eval(kw["body"]), ast.literal_eval(kw["routing_key"]),
-                                 props["headers"], props["message_id"]])
+        out["publishes"].append([ast.literal_eval(kw["body"]), props["headers"],
+                                 props["message_id"]])
 print(json.dumps(out))
 "#;
     let out = Command::new(python)
@@ -454,11 +449,7 @@ print(json.dumps(out))
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from python");
-    let expected: Vec<serde_json::Value> = NASTY
-        .iter()
-        .map(|t| serde_json::json!([t, t, {*t: t}, t]))
-        .collect();
-    assert_eq!(seen["publishes"], serde_json::Value::from(expected));
+    assert_eq!(seen["publishes"], nasty_publishes());
     let names = seen["names"].as_array().unwrap();
     assert!(
         !names.iter().any(|n| n == "pwned"),
@@ -662,32 +653,32 @@ fn import_errors_name_the_field() {
     check(
         &out.join("\n"),
         expect![[r#"
-        not json
-          => ``: not JSON: expected ident at line 1 column 2
-        []
-          => ``: expected an object
-        {"queues": {}}
-          => `queues`: expected an array
-        {"queues": [{"vhost": "/"}]}
-          => `queues[0].name`: missing (expected a string)
-        {"queues": [{"name": "a"}, {"name": "b"}, {"name": "c", "arguments": {"x-message-ttl": "soon"}}]}
-          => `queues[2].arguments.x-message-ttl`: expected an integer
-        {"queues": [{"name": "q", "arguments": {"x-queue-type": "quorum"}}]}
-          => `queues[0].arguments.x-queue-type`: only classic queues are modelled, not `quorum`
-        {"queues": [{"name": "q", "arguments": {"x-single-active-consumer": true}}]}
-          => `queues[0].arguments.x-single-active-consumer`: unsupported queue argument (supported: x-message-ttl, x-expires, x-max-length, x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key, x-max-priority, x-queue-type classic)
-        {"queues": [{"name": "q", "durable": "yes"}]}
-          => `queues[0].durable`: expected true or false
-        {"queues": [{"name": "q", "arguments": {"x-overflow": "drop-tail"}}]}
-          => `queues[0].arguments.x-overflow`: expected drop-head, reject-publish or reject-publish-dlx, not `drop-tail`
-        {"exchanges": [{"name": "x", "type": "x-delayed-message"}]}
-          => `exchanges[0].type`: expected direct, fanout, topic or headers, not `x-delayed-message`
-        {"exchanges": [{"name": "x", "type": "direct", "arguments": {"alternate-exchange": 3}}]}
-          => `exchanges[0].arguments.alternate-exchange`: expected a string
-        {"bindings": [{"source": "x", "destination": "q", "destination_type": "stream"}]}
-          => `bindings[0].destination_type`: expected queue or exchange, not `stream`
-        {"queues": [{"name": "a", "vhost": "/"}, {"name": "b", "vhost": "other"}]}
-          => `vhosts`: the definitions hold several vhosts (`/`, `other`); a scenario is one: choose one"#]],
+            not json
+              => ``: not JSON: expected ident at line 1 column 2
+            []
+              => ``: expected an object
+            {"queues": {}}
+              => `queues`: expected an array
+            {"queues": [{"vhost": "/"}]}
+              => `queues[0].name`: missing (expected a string)
+            {"queues": [{"name": "a"}, {"name": "b"}, {"name": "c", "arguments": {"x-message-ttl": "soon"}}]}
+              => `queues[2].arguments.x-message-ttl`: expected an integer
+            {"queues": [{"name": "q", "arguments": {"x-queue-type": "quorum"}}]}
+              => `queues[0].arguments.x-queue-type`: only classic queues are modelled, not `quorum`
+            {"queues": [{"name": "q", "arguments": {"x-single-active-consumer": true}}]}
+              => `queues[0].arguments.x-single-active-consumer`: unsupported queue argument (supported: x-message-ttl, x-expires, x-max-length, x-max-length-bytes, x-overflow, x-dead-letter-exchange, x-dead-letter-routing-key, x-max-priority, x-queue-type classic)
+            {"queues": [{"name": "q", "durable": "yes"}]}
+              => `queues[0].durable`: expected true or false
+            {"queues": [{"name": "q", "arguments": {"x-overflow": "drop-tail"}}]}
+              => `queues[0].arguments.x-overflow`: expected drop-head, reject-publish or reject-publish-dlx, not `drop-tail`
+            {"exchanges": [{"name": "x", "type": "x-delayed-message"}]}
+              => `exchanges[0].type`: expected direct, fanout, topic or headers, not `x-delayed-message`
+            {"exchanges": [{"name": "x", "type": "direct", "arguments": {"alternate-exchange": 3}}]}
+              => `exchanges[0].arguments.alternate-exchange`: expected a string
+            {"bindings": [{"source": "x", "destination": "q", "destination_type": "stream"}]}
+              => `bindings[0].destination_type`: expected queue or exchange, not `stream`
+            {"queues": [{"name": "a", "vhost": "/"}, {"name": "b", "vhost": "other"}]}
+              => `vhosts`: the definitions hold several vhosts (`/`, `other`); a scenario is one: pick it (`--vhost NAME`)"#]],
     );
 }
 
@@ -795,12 +786,15 @@ fn qp_export_errors() {
             )
         })
         .collect();
-    check(&out.join("\n"), expect![[r#"
+    check(
+        &out.join("\n"),
+        expect![[r#"
         export - => 2: qp: `qp export` needs --to pika|lapin|definitions
         export --to java - => 2: qp: --to: `java` is not pika, lapin or definitions
         export --to pika - => 2: <stdin>: field `format`: is required but missing
         import-definitions - => 2: <stdin>: queues[0].name: expected a string
-        import-definitions => 2: qp: `qp import-definitions` takes one definitions file (or - for stdin)"#]]);
+        import-definitions => 2: qp: `qp import-definitions` takes one definitions file (or - for stdin)"#]],
+    );
 }
 
 /// The generated lapin programs compile against the current lapin 4 (a temporary Cargo project

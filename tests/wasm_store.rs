@@ -460,8 +460,13 @@ async fn a_full_disk_is_reported_as_such_and_keeps_the_last_good_image() {
         }) => assert!(m.contains("full"), "{m}"),
         other => panic!("expected a quota error, got {other:?}"),
     }
-    drop(store);
     assert_eq!(stored_image(&id).await, r.images[3]);
+    // The same store goes on once there is room (it reads what is stored again).
+    for commit in &r.commits[3..] {
+        store.commit(commit).await.unwrap();
+    }
+    assert_eq!(&store.load().await.unwrap(), r.memory.image());
+    drop(store);
     forget(&id).await;
 }
 
@@ -579,8 +584,10 @@ async fn a_reload_restores_the_durable_image_as_a_restart() {
     // IndexedDB holds is the timeline's image at the cursor.
     for position in [1, 2, 3, 10, 5, 6, 7, 8, 10] {
         timeline.seek(position);
+        let before = p.transactions();
         p.sync(SESSION, &timeline);
         settle(&p).await;
+        assert_eq!(p.transactions(), before + 1, "one transaction a sync");
         assert_eq!(p.status(), StorageStatus::Saved { step: position });
         assert_eq!(&stored_image(&id).await, timeline.stored(), "at {position}");
     }
@@ -806,6 +813,158 @@ async fn an_image_that_is_not_its_scenarios_is_not_restored() {
     p.reset_now().await;
     assert_eq!(p.status(), StorageStatus::Saved { step: 0 });
     assert_eq!(stored_image(&id).await, DurableImage::default());
+    drop(p);
+    forget(&id).await;
+}
+
+#[wasm_bindgen_test]
+async fn stepping_over_a_restart_loads_from_indexeddb() {
+    // The session with a restart in the middle. Behind the session's back, a queue is added
+    // to what IndexedDB holds: stepping over the restart loads the stored image for real,
+    // finds it is not the engine's, and stores the whole image again instead of adding the
+    // steps' writes to a wrong one.
+    let text = SESSION.replace(
+        r#"{"op":"basic.cancel""#,
+        r#"{"op":"broker.restart"},{"op":"basic.cancel""#,
+    );
+    let s = scenario(&text);
+    assert_eq!(s.steps[8].op.name(), "broker.restart");
+    let id = fresh_id("restart");
+    let (on_status, _) = statuses();
+    let (p, _) = Persistence::open(&id, on_status).await;
+    let mut timeline = Timeline::new(s, TimelineConfig::default());
+    timeline.seek(3);
+    p.sync(&text, &timeline);
+    settle(&p).await;
+    let mut intruder = open(&id, IdbOptions::default()).await;
+    let mut extra = timeline.stored().clone();
+    let stray = extra.queues.values().next().unwrap().clone();
+    extra.queues.insert(
+        "stray".into(),
+        queue_playground::engine::store::QueueDef {
+            name: "stray".into(),
+            ..stray
+        },
+    );
+    intruder.replace(&extra, &Default::default()).await.unwrap();
+    drop(intruder);
+    timeline.seek(11);
+    p.sync(&text, &timeline);
+    settle(&p).await;
+    assert_eq!(p.status(), StorageStatus::Saved { step: 11 });
+    assert_eq!(&stored_image(&id).await, timeline.stored());
+    drop(p);
+    forget(&id).await;
+}
+
+#[wasm_bindgen_test]
+async fn an_open_that_never_completes_gives_up_with_a_clear_message() {
+    // An old page holds a connection and ignores `versionchange`; a deletion of the database
+    // then waits for it, and every open queued behind the deletion waits too.
+    let id = fresh_id("stuck");
+    let name = database_name(&id);
+    let request = factory().open(&name).unwrap();
+    let old: IdbDatabase = await_request(&request).await.unchecked_into();
+    let deletion = factory().delete_database(&name).unwrap();
+    let started = js_sys::Date::now();
+    let error = IdbStore::open(
+        &factory(),
+        &name,
+        IdbOptions {
+            open_timeout_ms: Some(300),
+            ..IdbOptions::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    match error {
+        LoadError::Unavailable(m) => assert!(m.contains("did not open"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(js_sys::Date::now() - started >= 290.0);
+    // The old page lets go: the deletion and the late open complete (and the open is closed).
+    old.close();
+    let done = js_sys::Promise::new(&mut |resolve, _| deletion.set_onsuccess(Some(&resolve)));
+    JsFuture::from(done).await.unwrap();
+    forget(&id).await;
+}
+
+#[wasm_bindgen_test]
+async fn without_web_locks_the_channel_alone_picks_one_owner() {
+    use queue_playground::web::ownership::{Arbiter, Ownership};
+    let name = format!("queue-playground/{}", fresh_id("channel"));
+    let lost_a = Rc::new(std::cell::Cell::new(false));
+    let flag = lost_a.clone();
+    let a = Ownership::acquire_with(&name, Arbiter::Channel, move || flag.set(true)).await;
+    let b = Ownership::acquire_with(&name, Arbiter::Channel, || {}).await;
+    assert!(a.is_owner());
+    assert!(!b.is_owner(), "the owner answered the newcomer");
+    b.take_over().await;
+    for _ in 0..100 {
+        if lost_a.get() {
+            break;
+        }
+        sleep(5).await;
+    }
+    assert!(b.is_owner());
+    assert!(!a.is_owner() && lost_a.get(), "the previous owner was told");
+    // Once the owner is gone, a newcomer owns the name.
+    drop((a, b));
+    let c = Ownership::acquire_with(&name, Arbiter::Channel, || {}).await;
+    assert!(c.is_owner());
+}
+
+#[wasm_bindgen_test]
+async fn web_locks_pick_one_owner_and_a_steal_tells_the_previous_one() {
+    use queue_playground::web::ownership::{Arbiter, Ownership};
+    let name = format!("queue-playground/{}", fresh_id("locks"));
+    let lost_a = Rc::new(std::cell::Cell::new(false));
+    let flag = lost_a.clone();
+    let a = Ownership::acquire_with(&name, Arbiter::WebLocks, move || flag.set(true)).await;
+    let b = Ownership::acquire_with(&name, Arbiter::WebLocks, || {}).await;
+    assert!(a.is_owner());
+    assert!(!b.is_owner());
+    b.take_over().await;
+    for _ in 0..100 {
+        if lost_a.get() {
+            break;
+        }
+        sleep(5).await;
+    }
+    assert!(b.is_owner() && !a.is_owner() && lost_a.get());
+    // The lock is released with its owner (once the promise it held settles, a task later).
+    drop((a, b));
+    sleep(10).await;
+    let c = Ownership::acquire_with(&name, Arbiter::WebLocks, || {}).await;
+    assert!(c.is_owner());
+}
+
+#[wasm_bindgen_test]
+async fn syncs_asked_for_while_one_is_in_flight_are_merged() {
+    let id = fresh_id("coalesce");
+    let (on_status, _) = statuses();
+    let (p, _) = Persistence::open(&id, on_status).await;
+    let mut timeline = Timeline::new(scenario(SESSION), TimelineConfig::default());
+    let before = p.transactions();
+    // Play through every step without waiting, as autoplay would.
+    for position in 1..=timeline.len() {
+        timeline.seek(position);
+        p.sync(SESSION, &timeline);
+    }
+    settle(&p).await;
+    let used = p.transactions() - before;
+    assert!(
+        used <= 2,
+        "{used} transactions for {} syncs",
+        timeline.len()
+    );
+    assert_eq!(
+        p.status(),
+        StorageStatus::Saved {
+            step: timeline.len()
+        }
+    );
+    assert_eq!(&stored_image(&id).await, timeline.stored());
     drop(p);
     forget(&id).await;
 }

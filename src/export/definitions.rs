@@ -311,7 +311,7 @@ pub fn import(text: &str, vhost: Option<&str>) -> Result<Scenario, DefinitionsEr
             return Err(err(
                 "vhosts",
                 format!(
-                    "the definitions hold several vhosts ({}); a scenario is one: choose one",
+                    "the definitions hold several vhosts ({}); a scenario is one: pick it (`--vhost NAME`)",
                     names.join(", ")
                 ),
             ));

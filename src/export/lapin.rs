@@ -20,9 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lapin::message::DeliveryResult;
+// Which options a program uses depends on its steps.
+#[allow(unused_imports)]
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::{Channel, Confirmation, Connection, ConnectionProperties};
 
 /// The step running now: what the broker sends is printed with it.
 static STEP: AtomicUsize = AtomicUsize::new(0);
@@ -199,7 +201,7 @@ fn options(kind: &str, fields: &[(&str, bool)]) -> String {
 }
 
 fn properties(p: &Properties) -> String {
-    let mut out = String::from("BasicProperties::default()");
+    let mut out = String::from("lapin::BasicProperties::default()");
     if let Some(m) = p.delivery_mode {
         let _ = write!(out, ".with_delivery_mode({m})");
     }

@@ -15,7 +15,13 @@
 //!
 //! One [`IdbStore::commit_with`] is one readwrite transaction, resolved on `complete`; a failed
 //! one left nothing of itself (IndexedDB rolls an aborted transaction back). Nothing but
-//! IndexedDB requests runs inside it: the records are serialized before it opens.
+//! IndexedDB requests runs inside it: the records are serialized before it opens. Once the
+//! store has claimed ownership ([`IdbStore::claim`]), the first request reads `meta.owner`, and
+//! the writes go out from its callback only if the token there is still this store's.
+//!
+//! The store keeps a mirror of the stored bindings and message keys (not bodies), so that
+//! deleting a queue or an exchange finds its bindings, and acks of neighbouring messages go
+//! out as one key-range delete.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,7 +96,13 @@ pub struct Fault {
 pub struct IdbOptions {
     pub durability: Durability,
     pub fault: Option<Fault>,
+    /// How long opening may take before it counts as unavailable (another page's pending
+    /// upgrade or deletion can hold it); `None`: [`OPEN_TIMEOUT_MS`].
+    pub open_timeout_ms: Option<u32>,
 }
+
+/// How long opening may take by default.
+pub const OPEN_TIMEOUT_MS: u32 = 10_000;
 
 /// What the `meta` store says besides the image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -130,7 +142,7 @@ enum Request {
 }
 
 /// What is stored, as far as writing needs to know it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Mirror {
     /// The stored bindings, in ordinal order: deleting an exchange or a queue deletes the
     /// bindings that name it, which IndexedDB cannot find by a key range.
@@ -171,7 +183,7 @@ pub struct IdbStore {
     db: IdbDatabase,
     options: IdbOptions,
     /// What is stored, as far as writing needs it. Read before the first commit if no load
-    /// came first.
+    /// came first, and again after a failed one.
     mirror: Option<Mirror>,
     /// Writes are refused unless `meta.owner` still holds this token (fencing: a playground
     /// that lost ownership and has not heard yet cannot write over the new owner).
@@ -375,26 +387,47 @@ impl IdbStore {
             });
             request.set_onblocked(Some(on_blocked.unchecked_ref()));
         });
-        let outcome = JsFuture::from(opened).await;
+        let timeout_ms = options.open_timeout_ms.unwrap_or(OPEN_TIMEOUT_MS);
+        let timeout = Promise::new(&mut |_, reject| {
+            let late = Closure::once_into_js(move || {
+                let _ = reject.call1(&JsValue::NULL, &JsValue::from_str("timeout"));
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                    late.unchecked_ref(),
+                    timeout_ms as i32,
+                );
+            }
+        });
+        let outcome = JsFuture::from(Promise::race(&Array::of2(&opened, &timeout))).await;
+        let gave_up = match &outcome {
+            Err(reason) if reason.as_string().as_deref() == Some("blocked") => Some(
+                "another tab holds the stored broker open with an older version; close it and \
+                 reload"
+                    .to_owned(),
+            ),
+            Err(reason) if reason.as_string().as_deref() == Some("timeout") => Some(format!(
+                "IndexedDB did not open the stored broker within {timeout_ms} ms (another tab \
+                 may be upgrading or deleting it)"
+            )),
+            _ => None,
+        };
+        if let Some(reason) = gave_up {
+            // The open may still complete later: upgrade as usual, then close it, unused.
+            on_upgrade.forget();
+            let late = request.clone();
+            let close = Closure::once_into_js(move || {
+                if let Ok(db) = late.result() {
+                    db.unchecked_into::<IdbDatabase>().close();
+                }
+            });
+            request.set_onsuccess(Some(close.unchecked_ref()));
+            return Err(LoadError::Unavailable(reason));
+        }
         request.set_onupgradeneeded(None);
         drop(on_upgrade);
         match outcome {
             Ok(_) => {}
-            Err(reason) if reason.as_string().as_deref() == Some("blocked") => {
-                // If the other page lets go later, the open completes: close it, unused.
-                let late = request.clone();
-                let close = Closure::once_into_js(move || {
-                    if let Ok(db) = late.result() {
-                        db.unchecked_into::<IdbDatabase>().close();
-                    }
-                });
-                request.set_onsuccess(Some(close.unchecked_ref()));
-                return Err(LoadError::Unavailable(
-                    "another tab holds the stored broker open with an older version; close it \
-                     and reload"
-                        .into(),
-                ));
-            }
             Err(_) => {
                 if let Some(e) = upgrade_error.borrow().clone() {
                     return Err(LoadError::Corrupt(format!(
@@ -447,20 +480,12 @@ impl IdbStore {
         })
     }
 
-    pub fn options_mut(&mut self) -> &mut IdbOptions {
-        &mut self.options
-    }
-
     /// Test hook: interrupts the `fault.commit`-th commit from now.
     pub fn inject(&mut self, fault: Fault) {
         self.options.fault = Some(Fault {
             commit: self.commits + fault.commit,
             ..fault
         });
-    }
-
-    pub fn database(&self) -> &IdbDatabase {
-        &self.db
     }
 
     /// Whether the connection was closed for another page's newer schema.
@@ -626,7 +651,6 @@ impl IdbStore {
                 *m = true;
             }
         }
-        self.mirror = Some(mirror.clone());
         Ok(mirror)
     }
 
@@ -650,8 +674,12 @@ impl IdbStore {
         commits: &[&Commit],
         meta: &MetaUpdate,
     ) -> Result<(), CommitError> {
-        let mirror = match &self.mirror {
-            Some(m) => m.clone(),
+        if commits.iter().all(|c| c.writes.is_empty()) && *meta == MetaUpdate::default() {
+            return Ok(());
+        }
+        // Out while the transaction runs: if it fails, what is stored is read again.
+        let mirror = match self.mirror.take() {
+            Some(m) => m,
             None => self.load_mirror().await?,
         };
         let mut batch = Batch::new(mirror, Vec::new());
@@ -663,6 +691,8 @@ impl IdbStore {
         let (mut requests, mirror) = batch.finish()?;
         meta_requests(meta, &mut requests);
         if requests.is_empty() {
+            // Writes that change nothing stored (marks for messages that are not there).
+            self.mirror = Some(mirror);
             return Ok(());
         }
         self.run(requests, Some(mirror)).await

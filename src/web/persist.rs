@@ -60,16 +60,53 @@ pub struct Restored {
     pub summary: String,
 }
 
-/// A memory store that also keeps what was committed since it was last emptied.
-#[derive(Debug, Clone, Default)]
-struct Recorder {
+/// The store of the broker copy that steps forward from the stored position. Commits are kept
+/// to go into one transaction with the new position; a `broker.restart` among the steps loads
+/// from IndexedDB for real: the commits before it are written first (the restart's step as
+/// the position), and what IndexedDB gives back must be the engine's image.
+struct Shadow<'a> {
     memory: MemoryStore,
+    idb: &'a mut IdbStore,
     commits: Vec<Commit>,
+    /// The step being applied: a restart's image belongs to the steps before it.
+    step: usize,
+    /// Why a restart could not load from IndexedDB.
+    failed: Option<CommitError>,
 }
 
-impl Store for Recorder {
+impl Shadow<'_> {
+    /// Writes the kept commits and `position` in one transaction.
+    async fn write(&mut self, position: usize) -> Result<(), CommitError> {
+        let refs: Vec<&Commit> = self.commits.iter().collect();
+        let meta = MetaUpdate {
+            scenario: None,
+            position: Some(position),
+        };
+        self.idb.commit_with(&refs, &meta).await?;
+        self.commits.clear();
+        Ok(())
+    }
+}
+
+impl Store for Shadow<'_> {
     async fn load(&mut self) -> Result<DurableImage, LoadError> {
-        self.memory.load().await
+        let loaded = match self.write(self.step).await {
+            Ok(()) => self.idb.load().await.map_err(|e| match e {
+                LoadError::Unavailable(m) | LoadError::Corrupt(m) => CommitError::Unavailable(m),
+            }),
+            Err(e) => Err(e),
+        };
+        let error = match loaded {
+            Ok(image) if image == *self.memory.image() => return Ok(image),
+            Ok(_) => CommitError::Aborted(format!(
+                "at the restart in step {}, IndexedDB gave back another image than the broker \
+                 stored",
+                self.step
+            )),
+            Err(e) => e,
+        };
+        self.failed = Some(error.clone());
+        Err(LoadError::Unavailable(format!("{error:?}")))
     }
 
     async fn commit(&mut self, commit: &Commit) -> Result<(), CommitError> {
@@ -83,7 +120,7 @@ struct Stored {
     text: String,
     position: usize,
     /// The broker at `position`, to step forward from.
-    world: Driver<Recorder>,
+    world: Driver<MemoryStore>,
 }
 
 /// The latest state the app asked to store.
@@ -106,9 +143,9 @@ struct Inner {
     store: Option<IdbStore>,
     ownership: Option<Ownership>,
     stored: Option<Stored>,
-    wanted: Option<Wanted>,
+    wanted: Option<Rc<Wanted>>,
     /// The last state asked for, kept for a take-over.
-    last: Option<(String, Rc<Scenario>, usize, Driver<MemoryStore>)>,
+    last: Option<Rc<Wanted>>,
     /// The parsed scenario of the last text seen, so a cursor move does not clone it.
     scenario: Option<(String, Rc<Scenario>)>,
     busy: bool,
@@ -268,19 +305,14 @@ impl Persistence {
                     s
                 }
             };
-            let world = timeline.world().clone();
-            inner.last = Some((
-                text.to_owned(),
-                scenario.clone(),
-                timeline.position(),
-                world.clone(),
-            ));
-            inner.wanted = Some(Wanted {
+            let wanted = Rc::new(Wanted {
                 text: text.to_owned(),
                 scenario,
                 position: timeline.position(),
-                world,
+                world: timeline.world().clone(),
             });
+            inner.last = Some(wanted.clone());
+            inner.wanted = Some(wanted);
             let run = matches!(inner.mode, Mode::Owner) && !inner.busy;
             if run {
                 inner.busy = true;
@@ -322,7 +354,7 @@ impl Persistence {
                     retried = false;
                     inner.saved = position;
                     inner.stored = Some(Stored {
-                        text: wanted.text,
+                        text: wanted.text.clone(),
                         position,
                         world,
                     });
@@ -432,15 +464,7 @@ impl Persistence {
             inner.mode = Mode::Owner;
             inner.stored = None;
             // The other instance's image is not ours: store this one's state whole.
-            inner.wanted = inner
-                .last
-                .clone()
-                .map(|(text, scenario, position, world)| Wanted {
-                    text,
-                    scenario,
-                    position,
-                    world,
-                });
+            inner.wanted = inner.last.clone();
             let run = inner.wanted.is_some() && !inner.busy;
             if run {
                 inner.busy = true;
@@ -531,6 +555,15 @@ impl Persistence {
         self.inner.borrow().busy
     }
 
+    /// Readwrite transactions completed since open (claims of ownership included).
+    pub fn transactions(&self) -> u64 {
+        self.inner
+            .borrow()
+            .store
+            .as_ref()
+            .map_or(0, |s| s.transactions)
+    }
+
     /// Test hook: interrupts one of the next commits (see [`Fault`]).
     pub fn inject_fault(&self, fault: Fault) {
         if let Some(store) = self.inner.borrow_mut().store.as_mut() {
@@ -545,39 +578,51 @@ fn read_only_reason() -> String {
         .into()
 }
 
-/// One transaction bringing the store from `stored` to `wanted`; the broker at `wanted`.
+/// One transaction bringing the store from `stored` to `wanted` (one more before each
+/// `broker.restart` stepped over); the broker at `wanted`.
 async fn write(
     store: &mut IdbStore,
     stored: Option<Stored>,
     wanted: &Wanted,
-) -> (Result<(), CommitError>, Driver<Recorder>) {
-    let meta = MetaUpdate {
-        scenario: Some(wanted.text.clone()),
-        position: Some(wanted.position),
-    };
-    if let Some(mut s) = stored.filter(|s| s.text == wanted.text && s.position <= wanted.position) {
-        // Forward: the writes of the steps in between, as the engine made them.
-        let steps = wanted.scenario.steps.iter().enumerate();
-        for (i, step) in steps.take(wanted.position).skip(s.position) {
-            let _ = s.world.step_grouped(i, step).await;
-        }
-        if wanted.position > s.position {
-            let _ = s.world.flush(wanted.position - 1).await;
-        }
-        let commits = std::mem::take(&mut s.world.store.commits);
-        let refs: Vec<&Commit> = commits.iter().collect();
+) -> (Result<(), CommitError>, Driver<MemoryStore>) {
+    let Some(s) = stored.filter(|s| s.text == wanted.text && s.position <= wanted.position) else {
+        // Anything but forward: the whole image at the cursor.
         let meta = MetaUpdate {
-            scenario: None,
-            ..meta
+            scenario: Some(wanted.text.clone()),
+            position: Some(wanted.position),
         };
-        return (store.commit_with(&refs, &meta).await, s.world);
+        let result = store.replace(wanted.world.store.image(), &meta).await;
+        return (result, wanted.world.clone());
+    };
+    if s.position == wanted.position {
+        return (Ok(()), s.world);
     }
-    let world = wanted.world.clone().map_store(|memory| Recorder {
+    // Forward: the writes of the steps in between, as the engine makes them, grouped.
+    let mut world = s.world.map_store(|memory| Shadow {
         memory,
+        idb: store,
         commits: Vec::new(),
+        step: s.position,
+        failed: None,
     });
-    let result = store.replace(world.store.memory.image(), &meta).await;
-    (result, world)
+    let steps = wanted.scenario.steps.iter().enumerate();
+    let mut result = Ok(());
+    for (i, step) in steps.take(wanted.position).skip(s.position) {
+        world.store.step = i;
+        if world.step_grouped(i, step).await.is_err() {
+            result =
+                Err(world.store.failed.take().unwrap_or_else(|| {
+                    CommitError::Unavailable("the restart could not load".into())
+                }));
+            break;
+        }
+    }
+    if result.is_ok() {
+        // Into the memory store, which never fails.
+        let _ = world.flush(wanted.position - 1).await;
+        result = world.store.write(wanted.position).await;
+    }
+    (result, world.map_store(|shadow| shadow.memory))
 }
 
 /// The restored scenario and what its restart keeps, checked against what IndexedDB holds.
