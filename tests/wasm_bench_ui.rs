@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use queue_playground::scenario::{parse, Limits};
 use queue_playground::timeline::{Timeline, TimelineConfig};
+use queue_playground::view::layout::Geometry;
 use queue_playground::web::app::App;
 use queue_playground::web::options::{AppProps, Command, Control, Mode, Options, ScenarioSource};
 use queue_playground::web::state::{Action, AppState};
@@ -293,7 +294,7 @@ async fn step_latency_at_10000_steps() {
     };
 
     // The app's reducer alone (seek, state, layout), without Yew or the DOM.
-    let mut state = Rc::new(AppState::new(0, false, 700)).reduce(Action::Load {
+    let mut state = Rc::new(AppState::new(0, false, 700, Geometry::WIDE)).reduce(Action::Load {
         text: text.clone(),
         notice: None,
     });

@@ -366,6 +366,17 @@ async fn modes_themes_and_start_step() {
     );
     assert!(compact.find(".inspector").is_none());
     assert!(compact.text(".current-step").contains("basic.deliver"));
+    // A docs column gets the narrow drawing, a full page the wide one.
+    let view_box = |m: &Mounted| {
+        m.find("svg.topology")
+            .and_then(|svg| svg.get_attribute("viewBox"))
+            .unwrap_or_default()
+    };
+    assert!(
+        view_box(&compact).starts_with("0 0 720 "),
+        "{}",
+        view_box(&compact)
+    );
     assert_eq!(
         compact
             .find(".qp")
@@ -383,6 +394,13 @@ async fn modes_themes_and_start_step() {
     })
     .await;
     player.at(7, 7).await;
+    assert!(view_box(&player).starts_with("0 0 720 "));
+    let full = Mounted::inline(WORK).await;
+    assert!(
+        view_box(&full).starts_with("0 0 1000 "),
+        "{}",
+        view_box(&full)
+    );
     assert!(player.find("textarea").is_none(), "read-only player");
     assert!(player.find(".timeline").is_some());
     assert_eq!(
@@ -443,4 +461,39 @@ async fn a_detached_control_no_longer_reaches_the_app() {
     app.handle.take().unwrap().destroy();
     sleep(0).await;
     assert!(!app.control.send(Command::Step(1)));
+}
+
+#[wasm_bindgen_test]
+async fn an_ack_held_by_a_transaction_stays_with_its_message_until_rollback() {
+    let text = r#"{"format":"queue-playground/v1","name":"held","steps":[
+        {"op":"queue.declare","queue":"q"},
+        {"op":"basic.publish","channel":"p","routing_key":"q","body":"job"},
+        {"op":"tx.select","channel":"c"},
+        {"op":"basic.get","channel":"c","queue":"q"},
+        {"op":"basic.ack","channel":"c","delivery_tag":1},
+        {"op":"tx.rollback","channel":"c"}
+    ]}"#;
+    let app = Mounted::inline(text).await;
+    app.send(Command::Seek(4)).await;
+    app.at(4, 6).await;
+    let fetched = app.find("[data-target='message:1']").unwrap();
+    assert!(!has_class(&fetched, "pending-ack"));
+    app.send(Command::Step(1)).await;
+    app.at(5, 6).await;
+    let held = app.find("[data-target='message:1']").unwrap();
+    assert!(
+        held.is_same_node(Some(&fetched)),
+        "the held ack keeps the message's element"
+    );
+    assert!(has_class(&held, "pending-ack"));
+    app.click_svg("[data-target='message:1']");
+    app.until(|m| m.text(".inspector h2") == "Message #1").await;
+    let inspector = app.text(".inspector");
+    assert!(inspector.contains("ack is held"), "{inspector}");
+    app.send(Command::Step(1)).await;
+    app.at(6, 6).await;
+    let back = app.find("[data-target='message:1']").unwrap();
+    assert!(back.is_same_node(Some(&fetched)));
+    assert!(!has_class(&back, "pending-ack"));
+    assert!(app.text(".inspector").contains("delivery tag1"));
 }

@@ -24,7 +24,7 @@ use super::timeline_view::{current_step, step_list, Controls};
 use super::topology::Topology;
 use crate::presets::{self, PRESETS};
 use crate::trace::{self, TraceEvent};
-use crate::view::layout::Target;
+use crate::view::layout::{Geometry, Target};
 
 /// The scenario the app opens with when nothing else is asked for: the first preset.
 pub const DEFAULT_SCENARIO: &str = crate::presets::PRESETS[0].text;
@@ -123,6 +123,14 @@ fn pressable_target(e: &KeyboardEvent) -> bool {
         .is_some()
 }
 
+/// Compact and player embeds live in docs columns: a narrower drawing reads better there.
+fn geometry_for(mode: Mode) -> Geometry {
+    match mode {
+        Mode::Full => Geometry::WIDE,
+        Mode::Compact | Mode::Player => Geometry::NARROW,
+    }
+}
+
 fn theme_name(theme: Theme) -> &'static str {
     match theme {
         Theme::Auto => "auto",
@@ -152,22 +160,21 @@ pub fn app(props: &AppProps) -> Html {
                 options.start_step,
                 options.autoplay,
                 options.play_interval_ms,
+                geometry_for(options.mode),
             )
         })
     };
     let persistence: Rc<RefCell<Option<Rc<Persistence>>>> = use_mut_ref(|| None);
-    let preset = use_state(|| match &options.scenario {
-        ScenarioSource::Preset(id) => id.clone(),
-        ScenarioSource::Default => PRESETS[0].id.to_owned(),
-        _ => String::new(),
-    });
 
-    // Load once: what storage restored, else a share link, else the options' source.
+    // Load what storage restored (when it opens), else a share link, else the options'
+    // source; again whenever an embed is given another source.
     {
         let (state, options, persistence) = (state.clone(), options.clone(), persistence.clone());
-        use_effect_with((), move |_| {
+        let source = (options.scenario.clone(), options.url_fragment);
+        use_effect_with(source, move |_| {
+            let first_open = options.persistence && persistence.borrow().is_none();
             spawn_local(async move {
-                if options.persistence {
+                if first_open {
                     let on_status = {
                         let state = state.clone();
                         Callback::from(move |s| state.dispatch(Action::Storage(s)))
@@ -180,6 +187,8 @@ pub fn app(props: &AppProps) -> Html {
                             text: restored.text,
                             notice: Some(Notice::Info(restored.summary)),
                         });
+                        // The restored scenario ends with the restart: show the broker after it.
+                        state.dispatch(Action::Seek(usize::MAX));
                         return;
                     }
                 }
@@ -195,6 +204,14 @@ pub fn app(props: &AppProps) -> Html {
                 };
                 state.dispatch(Action::Load { text, notice });
             });
+        });
+    }
+
+    // An embed whose mode changes redraws in the matching geometry.
+    {
+        let dispatch = state.dispatcher();
+        use_effect_with(options.mode, move |mode| {
+            dispatch.dispatch(Action::Geometry(geometry_for(*mode)));
         });
     }
 
@@ -286,11 +303,10 @@ pub fn app(props: &AppProps) -> Html {
     });
     let on_append = use_callback(dispatch.clone(), |step, d| d.dispatch(Action::Append(step)));
     let on_preset = {
-        let (d, preset) = (dispatch.clone(), preset.clone());
+        let d = dispatch.clone();
         Callback::from(move |e: Event| {
             let select: web_sys::HtmlSelectElement = e.target_unchecked_into();
             if let Some(p) = presets::find(&select.value()) {
-                preset.set(p.id.to_owned());
                 d.dispatch(Action::Load {
                     text: p.text.to_owned(),
                     notice: None,
@@ -385,6 +401,7 @@ pub fn app(props: &AppProps) -> Html {
         (Some(p), Some(v)) if mode != Mode::Compact => Some(inspector(
             state.selection.as_ref(),
             &v.state,
+            &v.layout,
             p.timeline.borrow().stored(),
             options.persistence,
             on_close,
@@ -419,7 +436,11 @@ pub fn app(props: &AppProps) -> Html {
     });
 
     let presets_select = editable.then(|| {
-        let current = (*preset).clone();
+        // The preset whose text is in the editor; none once the reader changed it.
+        let current = PRESETS
+            .iter()
+            .find(|p| p.text == state.text.as_str())
+            .map_or("", |p| p.id);
         html! {
             <label class="qp-preset">
                 <span>{ "Preset" }</span>

@@ -6,7 +6,7 @@ use yew::prelude::*;
 use crate::engine::state::{BrokerState, ChannelState, MessageState};
 use crate::engine::store::DurableImage;
 use crate::scenario::Name;
-use crate::view::layout::{exchange_label, Target};
+use crate::view::layout::{exchange_label, Layout, Place, Target};
 
 /// A `(field, value)` row.
 fn row(field: &str, value: impl Into<String>) -> Html {
@@ -34,6 +34,7 @@ fn storage_place(persistence: bool) -> &'static str {
 pub fn inspector(
     selection: Option<&Target>,
     state: &BrokerState,
+    layout: &Layout,
     image: &DurableImage,
     persistence: bool,
     on_close: Callback<MouseEvent>,
@@ -59,7 +60,10 @@ pub fn inspector(
         Target::Consumer { channel, tag } => {
             (format!("Consumer {tag}"), consumer(channel, tag, state))
         }
-        Target::Message(seq) => (format!("Message #{seq}"), message(*seq, state, persistence)),
+        Target::Message(seq) => (
+            format!("Message #{seq}"),
+            message(*seq, state, layout, persistence),
+        ),
     };
     html! {
         <section class="inspector" aria-label="Inspector">
@@ -248,9 +252,25 @@ fn find_message(seq: u64, state: &BrokerState) -> Option<(&MessageState, String,
     None
 }
 
-fn message(seq: u64, state: &BrokerState, persistence: bool) -> Html {
+fn message(seq: u64, state: &BrokerState, layout: &Layout, persistence: bool) -> Html {
     let Some((m, place, tag)) = find_message(seq, state) else {
-        return html! { <p class="hint">{ "This message is no longer in any queue at this step (acked, expired, dead-lettered or dropped)." }</p> };
+        // A transaction's settle takes the message off the channel's unacked list; the
+        // drawing still knows where it is.
+        let held = layout.messages.iter().find_map(|slot| match &slot.place {
+            Place::Settling {
+                channel,
+                delivery_tag,
+            } if slot.seq == seq => Some(format!(
+                "Delivered on channel {channel} with delivery tag {delivery_tag}; its {} is held \
+                 by the channel's transaction: it takes effect at tx.commit and is discarded \
+                 (the message is unacked again) at tx.rollback.",
+                slot.pending.unwrap_or("settle")
+            )),
+            _ => None,
+        });
+        return html! {
+            <p class="hint">{ held.unwrap_or_else(|| "Not in a queue at this step: acked, expired, dead-lettered or dropped.".to_owned()) }</p>
+        };
     };
     let p = &m.properties;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());

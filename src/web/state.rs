@@ -13,7 +13,7 @@ use super::persist::StorageStatus;
 use crate::engine::state::BrokerState;
 use crate::scenario::{parse, Limits, Scenario, ScenarioError, Step};
 use crate::timeline::{Timeline, TimelineConfig};
-use crate::view::layout::{self, Applied, Facts, Layout, Target};
+use crate::view::layout::{self, Applied, Facts, Geometry, Layout, Target};
 use crate::view::series::Series;
 
 /// Play speeds offered, as milliseconds between steps.
@@ -63,6 +63,7 @@ pub struct AppState {
     pub revision: u64,
     start_step: usize,
     autoplay: bool,
+    geometry: Geometry,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,10 +96,17 @@ pub enum Action {
     Select(Option<Target>),
     Storage(StorageStatus),
     DismissNotice,
+    /// Draw in another geometry (the mode changed).
+    Geometry(Geometry),
 }
 
 impl AppState {
-    pub fn new(start_step: usize, autoplay: bool, interval_ms: u32) -> AppState {
+    pub fn new(
+        start_step: usize,
+        autoplay: bool,
+        interval_ms: u32,
+        geometry: Geometry,
+    ) -> AppState {
         AppState {
             text: AttrValue::default(),
             parsed: Err(Rc::new(ScenarioError {
@@ -118,6 +126,7 @@ impl AppState {
             revision: 0,
             start_step,
             autoplay,
+            geometry,
         }
     }
 
@@ -154,10 +163,11 @@ impl AppState {
         if let Ok(scenario) = &self.parsed {
             let timeline = Timeline::new((**scenario).clone(), TimelineConfig::default());
             let series = Rc::new(Series::new(&timeline));
+            let facts = Rc::new(Facts::new(&timeline));
             self.played = Some(Played {
                 scenario: scenario.clone(),
                 timeline: Rc::new(RefCell::new(timeline)),
-                facts: Rc::new(Facts::new(scenario)),
+                facts,
                 series,
             });
             self.view = None;
@@ -192,6 +202,7 @@ impl AppState {
             position,
             applied,
             previous.as_deref(),
+            self.geometry,
         );
         self.view = Some(View {
             position,
@@ -282,6 +293,15 @@ impl Reducible for AppState {
             Action::Select(target) => next.selection = target,
             Action::Storage(status) => next.storage = status,
             Action::DismissNotice => next.notice = None,
+            Action::Geometry(geometry) => {
+                if geometry == next.geometry {
+                    return self;
+                }
+                next.geometry = geometry;
+                let position = next.position();
+                next.view = None;
+                next.seek(position);
+            }
         }
         Rc::new(next)
     }

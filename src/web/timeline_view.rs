@@ -11,8 +11,9 @@ use crate::timeline::Timeline;
 use crate::trace::TraceEvent;
 use crate::view::describe::{key_fields, step_summary};
 
-/// Steps listed before and after the cursor.
-const WINDOW: usize = 12;
+/// Steps listed, and how many of them before the cursor.
+const WINDOW: usize = 20;
+const BEFORE: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Properties)]
 pub struct ControlsProps {
@@ -131,10 +132,11 @@ pub fn step_list(
     on_seek: &Callback<usize>,
 ) -> Html {
     let len = scenario.steps.len();
+    // The step just applied near the top, the steps to come below it.
     let start = position
-        .saturating_sub(WINDOW)
-        .min(len.saturating_sub(2 * WINDOW));
-    let end = (start + 2 * WINDOW + 1).min(len);
+        .saturating_sub(BEFORE)
+        .min(len.saturating_sub(WINDOW));
+    let end = (start + WINDOW).min(len);
     let items = (start..end).map(|i| {
         let step = &scenario.steps[i];
         let applied = i < position;

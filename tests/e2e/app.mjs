@@ -5,9 +5,23 @@
 //
 //   trunk build --release --offline && node tests/e2e/app.mjs
 //   QP_SCREENSHOT=docs/screenshot.png node tests/e2e/app.mjs   # also saves a 1280×800 shot
+//   (QP_SCREENSHOT_PRESET=id QP_SCREENSHOT_STEP=n: of that preset after n steps)
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { assertNoProblems, launch, newPage, serve } from './browser.mjs';
+
+// What the work-queue preset declares, read from its file so that the test follows the preset.
+const work = JSON.parse(
+  readFileSync(new URL('../../www/presets/work-queue.json', import.meta.url), 'utf8'),
+);
+const op = (name) => work.steps.find((s) => s.op === name);
+const queue = op('queue.declare').queue;
+const consume = op('basic.consume');
+const consumer = `consumer:${consume.channel || 'main'}/${consume.consumer_tag}`;
+const firstBody = op('basic.publish').body;
+// Steps until the first publish is applied (and delivered at once: prefetch 1, idle worker).
+const firstPublish = work.steps.findIndex((s) => s.op === 'basic.publish') + 1;
 
 const server = await serve();
 const browser = await launch();
@@ -41,12 +55,8 @@ try {
     assert.equal(await counter.textContent(), `step ${i} / ${len}`);
   }
   if (preset === 'work-queue') {
-    assert.equal(await svg.locator('[data-target="queue:task_queue"]').count(), 1, 'task_queue drawn');
-    assert.equal(
-      await svg.locator('[data-target="consumer:worker/w1"]').count(),
-      1,
-      'the consumer w1 drawn',
-    );
+    assert.equal(await svg.locator(`[data-target="queue:${queue}"]`).count(), 1, `${queue} drawn`);
+    assert.equal(await svg.locator(`[data-target="${consumer}"]`).count(), 1, `${consumer} drawn`);
   }
   const current = page.locator('.qp .timeline li.step.current');
   assert.match(await current.textContent(), /#3/);
@@ -66,12 +76,9 @@ try {
   assert.equal(await counter.textContent(), `step 0 / ${len}`);
 
   if (preset === 'work-queue') {
-    // After the first publish: delivered to w1 (prefetch 1), tag 1, with the deliver event listed.
-    await page.keyboard.press('ArrowRight');
-    await page.keyboard.press('ArrowRight');
-    await page.keyboard.press('ArrowRight');
-    await page.keyboard.press('ArrowRight');
-    assert.equal(await counter.textContent(), `step 4 / ${len}`);
+    // After the first publish: delivered at once (prefetch 1), tag 1, with the deliver event.
+    for (let i = 0; i < firstPublish; i++) await page.keyboard.press('ArrowRight');
+    assert.equal(await counter.textContent(), `step ${firstPublish} / ${len}`);
     const delivered = svg.locator('.msg.unacked');
     assert.equal(await delivered.count(), 1, 'one unacked message');
     assert.match(await delivered.first().textContent(), /t1/);
@@ -80,13 +87,30 @@ try {
     // Inspector: click the message.
     await delivered.first().click();
     const inspector = page.locator('.qp .inspector');
-    assert.match(await inspector.textContent(), /order #1/);
+    assert.ok((await inspector.textContent()).includes(firstBody), 'the body in the inspector');
     assert.match(await inspector.textContent(), /delivery tag1/);
     // One more step: the second message waits in the queue behind the prefetch window.
     await page.locator('.qp').focus();
     await page.keyboard.press('ArrowRight');
     assert.equal(await svg.locator('.msg:not(.unacked)').count(), 1, 'one ready message');
   }
+
+  // Keyboard alone: Tab reaches the drawing's queue, Enter opens it in the inspector.
+  await page.locator('.qp').focus();
+  const focusedTarget = () =>
+    page.evaluate(() => {
+      let el = document.activeElement;
+      while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+      return el ? el.getAttribute('data-target') : null;
+    });
+  let reached = false;
+  for (let i = 0; i < 80 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = (await focusedTarget()) === `queue:${queue}`;
+  }
+  assert.ok(reached, `Tab reaches queue:${queue}`);
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('.qp .inspector h2').textContent(), `Queue ${queue}`);
 
   // A broken scenario shows an error, keeps the page, and never panics.
   const editor = page.locator('.qp .editor textarea');
@@ -100,11 +124,24 @@ try {
   }
 
   if (process.env.QP_SCREENSHOT) {
+    // QP_SCREENSHOT_PRESET and QP_SCREENSHOT_STEP choose what is shown (default: this preset
+    // after its first publishes, with a message selected).
+    const shot = process.env.QP_SCREENSHOT_PRESET || preset;
+    await presetSelect.selectOption(shot);
     await page.locator('.qp').focus();
-    const steps = preset === 'work-queue' ? 5 : Math.min(5, len);
-    for (let i = 0; i < steps; i++) await page.keyboard.press('ArrowRight');
-    await page.locator(`.qp svg.topology .msg`).first().click().catch(() => {});
-    await page.waitForTimeout(2_000);
+    await page.keyboard.press('Home');
+    const steps = Number(process.env.QP_SCREENSHOT_STEP || firstPublish + 1);
+    for (let i = 0; i < steps - 1; i++) await page.keyboard.press('ArrowRight');
+    await page.waitForTimeout(800);
+    await page.keyboard.press('ArrowRight');
+    // Select a message for the inspector (an unacked one if any).
+    const messages = page.locator('.qp svg.topology .msg');
+    const unacked = page.locator('.qp svg.topology .msg.unacked');
+    const pick = (await unacked.count()) ? unacked.first() : messages.first();
+    if (await messages.count()) await pick.dispatchEvent('click');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    // Mid-animation: arrivals done, ghosts of what just left still visible.
+    await page.waitForTimeout(450);
     await page.screenshot({ path: process.env.QP_SCREENSHOT });
   }
 
