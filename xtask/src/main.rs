@@ -203,7 +203,7 @@ fn test_files(prefix: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, 
     Ok(names)
 }
 
-/// `cargo test` of wasm test files in headless Chromium; `bench`: optimized, with the
+/// `cargo test` of wasm test files in headless Chromium; `bench`: optimized as shipped, with the
 /// `#[ignore]`d benchmarks included and their output shown.
 fn wasm_test_command(tests: &[String], bench: bool) -> Result<Command, String> {
     let chromedriver = env::var_os("CHROMEDRIVER")
@@ -212,7 +212,8 @@ fn wasm_test_command(tests: &[String], bench: bool) -> Result<Command, String> {
         .ok_or("chromedriver is not installed (apt-get install chromium-driver)")?;
     let mut cmd = cargo(&["test", "--target", WASM_TARGET]);
     if bench {
-        cmd.arg("--release");
+        // What the site ships (index.html's data-cargo-profile).
+        cmd.args(["--profile", "wasm-release"]);
     }
     for test in tests {
         cmd.args(["--test", test]);
