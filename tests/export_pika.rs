@@ -32,6 +32,34 @@ const UNSUPPORTED: &[(&str, &str)] = &[(
     "pika refuses a consumer tag in use on the channel itself; RabbitMQ's answer is a 530",
 )];
 
+/// The live broker the test runs against: its URL, its node (for `rabbitmqctl`) and the user.
+struct Broker {
+    url: String,
+    node: Option<String>,
+    user: String,
+}
+
+/// `None` (after saying so loudly) when no broker is given; under CI that is a failure.
+fn live_broker(test: &str) -> Option<Broker> {
+    let Some(url) = std::env::var("QP_AMQP_URL").ok().filter(|v| !v.is_empty()) else {
+        eprintln!("\n********************************************************");
+        eprintln!("SKIPPED: no RabbitMQ (set QP_AMQP_URL and QP_RABBITMQ_NODE)");
+        eprintln!("********************************************************\n");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the {test} test: set QP_AMQP_URL and QP_RABBITMQ_NODE"
+        );
+        return None;
+    };
+    let node = std::env::var("QP_RABBITMQ_NODE")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let user = rabbitmq::Endpoint::parse(&url)
+        .map(|ep| ep.user)
+        .expect("QP_AMQP_URL is an amqp:// URL");
+    Some(Broker { url, node, user })
+}
+
 /// Why a scenario is not run here, from what it does (`None`: it is run).
 fn skip_reason(name: &str, s: &Scenario, node: Option<&str>) -> Option<String> {
     if let Some((_, why)) = UNSUPPORTED.iter().find(|(n, _)| *n == name) {
@@ -213,22 +241,9 @@ impl Batch<'_> {
 
 #[test]
 fn exported_pika_programs_match_the_engine_on_live_rabbitmq() {
-    let Some(url) = std::env::var("QP_AMQP_URL").ok().filter(|v| !v.is_empty()) else {
-        eprintln!("\n********************************************************");
-        eprintln!("SKIPPED: no RabbitMQ (set QP_AMQP_URL and QP_RABBITMQ_NODE)");
-        eprintln!("********************************************************\n");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the pika export test: set QP_AMQP_URL and QP_RABBITMQ_NODE"
-        );
+    let Some(Broker { url, node, user }) = live_broker("pika export") else {
         return;
     };
-    let node = std::env::var("QP_RABBITMQ_NODE")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let user = rabbitmq::Endpoint::parse(&url)
-        .map(|ep| ep.user)
-        .expect("QP_AMQP_URL is an amqp:// URL");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
     let mut skipped = Vec::new();
     let mut runs: Vec<(String, Scenario)> = Vec::new();
@@ -315,22 +330,9 @@ fn without_internal_exchanges(topology: &serde_json::Value) -> serde_json::Value
 /// `export_definitions` brings them back, and each vhost's topology must be the scenario's.
 #[test]
 fn definitions_survive_rabbitmqctl_import_and_export() {
-    let Some(url) = std::env::var("QP_AMQP_URL").ok().filter(|v| !v.is_empty()) else {
-        eprintln!("\n********************************************************");
-        eprintln!("SKIPPED: no RabbitMQ (set QP_AMQP_URL and QP_RABBITMQ_NODE)");
-        eprintln!("********************************************************\n");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the definitions test: set QP_AMQP_URL and QP_RABBITMQ_NODE"
-        );
+    let Some(Broker { node, user, .. }) = live_broker("definitions") else {
         return;
     };
-    let node = std::env::var("QP_RABBITMQ_NODE")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let user = rabbitmq::Endpoint::parse(&url)
-        .map(|ep| ep.user)
-        .expect("QP_AMQP_URL is an amqp:// URL");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
     let stamp = std::process::id();
     let mut all = serde_json::json!({"vhosts": [], "queues": [], "exchanges": [], "bindings": []});

@@ -9,6 +9,10 @@
 //!     --target wasm32-unknown-unknown --test wasm_bench_ui -- --include-ignored --nocapture
 #![cfg(target_arch = "wasm32")]
 
+mod browser;
+
+use browser::sleep;
+
 use std::rc::Rc;
 
 use queue_playground::scenario::{parse, Limits};
@@ -61,16 +65,6 @@ async fn yield_now() {
     JsFuture::from(js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL))
         .await
         .unwrap();
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
 }
 
 struct Mounted {

@@ -4,9 +4,12 @@
 //! `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --test wasm_embed`
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Object, Promise, Reflect};
+mod browser;
+
+use browser::sleep;
+
+use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Document, Element};
 
@@ -49,17 +52,6 @@ fn get(value: &JsValue, path: &str) -> JsValue {
     })
 }
 
-/// Lets the page run: Yew renders after `mount` returns.
-async fn tick(ms: i32) {
-    let promise = Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
 /// Waits (at most 10 s) until the handle's state passes `ready`.
 async fn until(handle: &PlaygroundHandle, what: &str, ready: impl Fn(&JsValue) -> bool) -> JsValue {
     for _ in 0..200 {
@@ -67,7 +59,7 @@ async fn until(handle: &PlaygroundHandle, what: &str, ready: impl Fn(&JsValue) -
         if ready(&state) {
             return state;
         }
-        tick(50).await;
+        sleep(50).await;
     }
     panic!("timed out waiting for {what}");
 }

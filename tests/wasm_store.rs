@@ -4,6 +4,10 @@
 //! The reference for every image is the engine's `MemoryStore` fed the same commits.
 #![cfg(target_arch = "wasm32")]
 
+mod browser;
+
+use browser::sleep;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -548,16 +552,6 @@ async fn settle(p: &Persistence) {
         sleep(5).await;
     }
     panic!("persistence never settled");
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
 }
 
 const SESSION: &str = r#"{"format":"queue-playground/v1","name":"session","steps":[

@@ -3,6 +3,10 @@
 //! against the engine. `cargo test --target wasm32-unknown-unknown --test wasm_ui`.
 #![cfg(target_arch = "wasm32")]
 
+mod browser;
+
+use browser::sleep;
+
 use std::rc::Rc;
 
 use queue_playground::scenario::{parse, Limits};
@@ -12,7 +16,6 @@ use queue_playground::web::options::{
     AppProps, Command, Control, Mode, Options, ScenarioSource, Theme,
 };
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::Element;
 
@@ -27,16 +30,6 @@ const WORK: &str = r#"{"format":"queue-playground/v1","name":"work","steps":[
     {"op":"basic.reject","channel":"worker","delivery_tag":1,"requeue":true},
     {"op":"basic.ack","channel":"worker","delivery_tag":2}
 ]}"#;
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
 
 /// A mounted app: its root element and its control.
 struct Mounted {
