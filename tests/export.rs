@@ -606,21 +606,21 @@ fn import_of_a_rabbitmq_export() {
     check(
         &s.to_pretty_json(),
         expect![[r#"
-        {
-          "description": "Imported from RabbitMQ definitions of RabbitMQ 3.10.8 (vhost `/`).\n\n- ignored (not topology): users (1), permissions (1), global_parameters (1), policies (1)",
-          "format": "queue-playground/v1",
-          "name": "RabbitMQ definitions (vhost /)",
-          "seed": 0,
-          "steps": [
-            {"durable":true,"exchange":"dlx","op":"exchange.declare","type":"fanout"},
-            {"arguments":{"alternate-exchange":"dlx"},"durable":true,"exchange":"events","internal":true,"op":"exchange.declare","type":"headers"},
-            {"arguments":{"x-dead-letter-exchange":"dlx","x-max-priority":5},"durable":true,"op":"queue.declare","queue":"orders"},
-            {"auto_delete":true,"op":"queue.declare","queue":"tmp"},
-            {"exchange":"dlx","op":"queue.bind","queue":"orders","routing_key":""},
-            {"arguments":{"kind":"order","x-match":"all"},"destination":"dlx","op":"exchange.bind","routing_key":"","source":"events"}
-          ]
-        }
-    "#]],
+            {
+              "format": "queue-playground/v1",
+              "name": "RabbitMQ definitions (vhost /)",
+              "description": "Imported from RabbitMQ definitions of RabbitMQ 3.10.8 (vhost `/`).\n\n- ignored (not topology): users (1), permissions (1), global_parameters (1), policies (1)",
+              "seed": 0,
+              "steps": [
+                {"op": "exchange.declare", "durable": true, "exchange": "dlx", "type": "fanout"},
+                {"op": "exchange.declare", "arguments": {"alternate-exchange":"dlx"}, "durable": true, "exchange": "events", "internal": true, "type": "headers"},
+                {"op": "queue.declare", "arguments": {"x-dead-letter-exchange":"dlx","x-max-priority":5}, "durable": true, "queue": "orders"},
+                {"op": "queue.declare", "auto_delete": true, "queue": "tmp"},
+                {"op": "queue.bind", "exchange": "dlx", "queue": "orders", "routing_key": ""},
+                {"op": "exchange.bind", "arguments": {"kind":"order","x-match":"all"}, "destination": "dlx", "routing_key": "", "source": "events"}
+              ]
+            }
+        "#]],
     );
 }
 
