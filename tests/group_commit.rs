@@ -3,6 +3,8 @@
 //! trace is the same except that publisher confirms come out when their group is stored; a
 //! grouped run never writes more. Checked on every recorded scenario and on random ones.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -64,8 +66,13 @@ fn is_confirm(e: &TraceEvent) -> bool {
     )
 }
 
-/// Each confirm by (channel, delivery tag), with the step it came out at.
-fn confirms(events: &[TraceEvent]) -> BTreeMap<(String, u64), usize> {
+/// Each confirm by (channel, the channel's incarnation, delivery tag), with the step it came out
+/// at. Delivery tags start again at 1 when a channel is opened again, so a tag alone does not
+/// name a publish.
+fn confirms(
+    events: &[TraceEvent],
+    closes: &[(Option<String>, usize)],
+) -> BTreeMap<(String, usize, u64), usize> {
     events
         .iter()
         .filter_map(|e| match &e.event {
@@ -78,10 +85,36 @@ fn confirms(events: &[TraceEvent]) -> BTreeMap<(String, u64), usize> {
                 channel,
                 delivery_tag,
                 ..
-            } => Some(((channel.to_string(), *delivery_tag), e.step)),
+            } => {
+                let incarnation = closes
+                    .iter()
+                    .filter(|(c, at)| *at < e.step && c.as_deref().is_none_or(|c| c == &**channel))
+                    .count();
+                Some(((channel.to_string(), incarnation, *delivery_tag), e.step))
+            }
             _ => None,
         })
         .collect()
+}
+
+/// Where channels end: `channel.close` steps and the broker closing a channel (`Some(channel)`),
+/// restarts and the broker closing a connection (`None`: every channel), as step indexes.
+fn closes(s: &Scenario, expected: &[TraceEvent]) -> Vec<(Option<String>, usize)> {
+    let by_steps = s
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, st)| match st.op {
+            scenario::Op::ChannelClose => Some((Some(st.channel.to_string()), i)),
+            scenario::Op::BrokerRestart | scenario::Op::ConnectionClose { .. } => Some((None, i)),
+            _ => None,
+        });
+    let by_broker = expected.iter().filter_map(|e| match &e.event {
+        Event::ChannelClose { channel, .. } => Some((Some(channel.to_string()), e.step)),
+        Event::ConnectionClose { .. } => Some((None, e.step)),
+        _ => None,
+    });
+    by_steps.chain(by_broker).collect()
 }
 
 fn check(s: &Scenario, group_steps: usize) -> Result<(), String> {
@@ -123,7 +156,8 @@ fn check(s: &Scenario, group_steps: usize) -> Result<(), String> {
     }
     // A confirm is never early; one can be missing only because its channel closed before
     // the group was stored (RabbitMQ then never sends it either).
-    let (got, want) = (confirms(&events), confirms(&expected));
+    let closes = closes(s, &expected);
+    let (got, want) = (confirms(&events, &closes), confirms(&expected, &closes));
     for (key, at) in &got {
         match want.get(key) {
             Some(w) if at >= w => {}
@@ -134,7 +168,8 @@ fn check(s: &Scenario, group_steps: usize) -> Result<(), String> {
             }
         }
     }
-    let closes = s.steps.iter().any(|st| {
+    // (A restart stores the group first, so it loses no confirm.)
+    let closed = s.steps.iter().any(|st| {
         matches!(
             st.op,
             scenario::Op::ChannelClose | scenario::Op::ConnectionClose { .. }
@@ -145,7 +180,7 @@ fn check(s: &Scenario, group_steps: usize) -> Result<(), String> {
             Event::ChannelClose { .. } | Event::ConnectionClose { .. }
         )
     });
-    if !closes && got.len() != want.len() {
+    if !closed && got.len() != want.len() {
         return Err(format!(
             "groups of {group_steps}: {} confirms, step by step {}",
             got.len(),
@@ -177,6 +212,30 @@ fn every_recorded_scenario_stores_the_same_image_grouped() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Found by the random scenarios: a channel opened again starts its delivery tags at 1, so a
+/// confirm is named by the channel's incarnation too. Here the reopened channel's persistent
+/// confirm is lost when a group holds both its publish and the unknown-tag ack that closes the
+/// channel (as RabbitMQ never confirms on a closed channel); the check once took the first
+/// channel's confirm of tag 1 for it, early.
+#[test]
+fn confirms_of_a_reopened_channel_are_told_apart() {
+    let s = parse(
+        r#"{"format":"queue-playground/v1","name":"reopened","steps":[
+        {"op":"queue.declare","queue":"q","durable":true},
+        {"op":"confirm.select","channel":"c"},
+        {"op":"basic.publish","channel":"c","routing_key":"q","body":"transient"},
+        {"op":"channel.close","channel":"c"},
+        {"op":"confirm.select","channel":"c"},
+        {"op":"basic.publish","channel":"c","routing_key":"q","body":"persistent","properties":{"delivery_mode":2}},
+        {"op":"basic.ack","channel":"c","delivery_tag":9}]}"#,
+        &Limits::default(),
+    )
+    .unwrap();
+    for group_steps in 1..=6 {
+        check(&s, group_steps).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 #[test]

@@ -1258,3 +1258,38 @@ proptest! {
         prop_assert_eq!(err.op.as_deref(), Some(scenario.steps[index].op.name()), "{}", err);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One step at a time (`parse_step`, for the JavaScript `Broker.apply`)
+
+fn check_step(input: &str, index: usize, expected: Expect) {
+    let actual = match queue_playground::scenario::parse_step(input, index, &Limits::default()) {
+        Ok(step) => format!("ok: {} on {}", step.op.name(), step.channel),
+        Err(e) => e.to_string(),
+    };
+    expected.assert_eq(&actual);
+}
+
+#[test]
+fn a_single_step_parses_like_a_step_of_a_scenario() {
+    check_step(
+        r#"{"op": "basic.ack", "channel": "worker", "delivery_tag": 1}"#,
+        4,
+        expect!["ok: basic.ack on worker"],
+    );
+    check_step(
+        r#"{"op": "basic.ack", "delivery_tag": -1}"#,
+        7,
+        expect!["step 7 (basic.ack), field `delivery_tag`: expected a whole number (0 or more), found the number -1"],
+    );
+    check_step(
+        r#"{"op": "basic.ack""#,
+        3,
+        expect!["step 3: not valid JSON at line 1, column 18: EOF while parsing an object"],
+    );
+    check_step(
+        r#"[]"#,
+        0,
+        expect!["step 0: expected a step object, found an array of 0 items"],
+    );
+}

@@ -219,8 +219,7 @@ impl<'a> Obj<'a> {
 }
 
 fn int_arg(path: &str, v: &Value) -> Result<i64, DefinitionsError> {
-    v.as_i64()
-        .ok_or_else(|| err(path, "expected an integer"))
+    v.as_i64().ok_or_else(|| err(path, "expected an integer"))
 }
 
 fn str_arg<'a>(path: &str, v: &'a Value) -> Result<&'a str, DefinitionsError> {
@@ -295,8 +294,7 @@ fn vhost_of<'a>(o: &Obj<'a>) -> Result<&'a str, DefinitionsError> {
 /// A scenario of declare and bind steps for the topology of one vhost of the definitions:
 /// `vhost`, or the only one they use.
 pub fn import(text: &str, vhost: Option<&str>) -> Result<Scenario, DefinitionsError> {
-    let doc: Value =
-        serde_json::from_str(text).map_err(|e| err("", format!("not JSON: {e}")))?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| err("", format!("not JSON: {e}")))?;
     let root = Obj::new(String::new(), &doc)?;
     let sections = ["exchanges", "queues", "bindings"];
     // Which vhost: the one asked for, or the only one any entry names.
@@ -313,7 +311,7 @@ pub fn import(text: &str, vhost: Option<&str>) -> Result<Scenario, DefinitionsEr
             return Err(err(
                 "vhosts",
                 format!(
-                    "the definitions hold several vhosts ({}); a scenario is one: choose one",
+                    "the definitions hold several vhosts ({}); a scenario is one: pick it (`--vhost NAME`)",
                     names.join(", ")
                 ),
             ));
@@ -382,6 +380,16 @@ pub fn import(text: &str, vhost: Option<&str>) -> Result<Scenario, DefinitionsEr
             continue;
         }
         let name = q.required("name")?;
+        // RabbitMQ 3.10 also writes the type as a field of its own.
+        match q.string("type")? {
+            None | Some("classic") => {}
+            Some(other) => {
+                return Err(err(
+                    q.at("type"),
+                    format!("only classic queues are modelled, not `{other}`"),
+                ))
+            }
+        }
         if name.is_empty() {
             return Err(err(q.at("name"), "expected a queue name, not \"\""));
         }
@@ -443,15 +451,16 @@ pub fn import(text: &str, vhost: Option<&str>) -> Result<Scenario, DefinitionsEr
         })
         .collect();
     if !ignored.is_empty() {
-        notes.push(format!(
-            "ignored (not topology): {}",
-            ignored.join(", ")
-        ));
+        notes.push(format!("ignored (not topology): {}", ignored.join(", ")));
     }
-    let version = root.string("rabbit_version")?.or(root.string("rabbitmq_version")?);
+    let version = root
+        .string("rabbit_version")?
+        .or(root.string("rabbitmq_version")?);
     let mut description = format!(
         "Imported from RabbitMQ definitions{} (vhost `{vhost}`).",
-        version.map(|v| format!(" of RabbitMQ {v}")).unwrap_or_default()
+        version
+            .map(|v| format!(" of RabbitMQ {v}"))
+            .unwrap_or_default()
     );
     for n in &notes {
         description.push_str("\n\n- ");

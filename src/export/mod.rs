@@ -43,6 +43,9 @@ pub fn to_lapin(scenario: &Scenario) -> String {
     lapin::program(scenario)
 }
 
+/// The `[dependencies]` lines a program from [`to_lapin`] needs.
+pub const LAPIN_DEPENDENCIES: &str = lapin::CARGO_DEPENDENCIES;
+
 /// RabbitMQ definitions JSON: the scenario's exchanges, queues and bindings.
 pub fn to_definitions(scenario: &Scenario) -> String {
     definitions::export(scenario).0

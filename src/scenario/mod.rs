@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-pub use parse::{parse, Limits, OPS};
+pub use parse::{parse, parse_step, Limits, OPS};
 
 /// The scenario files of a folder: `NAME.json`, not the `NAME.trace.json` beside them, sorted.
 pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

@@ -39,31 +39,7 @@ impl Default for Limits {
 
 /// Parses and validates scenario text (format v1).
 pub fn parse(text: &str, limits: &Limits) -> Result<Scenario, ScenarioError> {
-    if text.len() > limits.max_text_bytes {
-        return Err(doc_error(
-            None,
-            format!(
-                "the scenario is {} bytes; at most {} are accepted",
-                text.len(),
-                limits.max_text_bytes
-            ),
-        ));
-    }
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        // serde_json ends its message with the position; say it once, first.
-        let message = e.to_string();
-        let reason = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(reason, _)| reason);
-        doc_error(
-            None,
-            format!(
-                "not valid JSON at line {}, column {}: {reason}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
+    let value = read_json(text, limits)?;
     let Value::Object(map) = value else {
         return Err(doc_error(
             None,
@@ -105,13 +81,52 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Scenario, ScenarioError> {
     let steps = items
         .iter()
         .enumerate()
-        .map(|(index, item)| parse_step(index, item, limits))
+        .map(|(index, item)| read_step(index, item, limits))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Scenario {
         name,
         description,
         seed,
         steps,
+    })
+}
+
+/// Parses and validates one step's text as step `index` of a scenario: for callers that apply
+/// steps one at a time (the JavaScript `Broker.apply`). Every error names step `index`.
+pub fn parse_step(text: &str, index: usize, limits: &Limits) -> Result<Step, ScenarioError> {
+    let value = read_json(text, limits).map_err(|e| ScenarioError {
+        step: Some(index),
+        ..e
+    })?;
+    read_step(index, &value, limits)
+}
+
+/// The JSON value of scenario (or step) text, refused when over the size limit.
+fn read_json(text: &str, limits: &Limits) -> Result<Value, ScenarioError> {
+    if text.len() > limits.max_text_bytes {
+        return Err(doc_error(
+            None,
+            format!(
+                "the scenario is {} bytes; at most {} are accepted",
+                text.len(),
+                limits.max_text_bytes
+            ),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        // serde_json ends its message with the position; say it once, first.
+        let message = e.to_string();
+        let reason = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(reason, _)| reason);
+        doc_error(
+            None,
+            format!(
+                "not valid JSON at line {}, column {}: {reason}",
+                e.line(),
+                e.column()
+            ),
+        )
     })
 }
 
@@ -361,7 +376,7 @@ pub const OPS: &[&str] = &[
     "clock.advance",
 ];
 
-fn parse_step(index: usize, item: &Value, limits: &Limits) -> Result<Step, ScenarioError> {
+fn read_step(index: usize, item: &Value, limits: &Limits) -> Result<Step, ScenarioError> {
     let Value::Object(map) = item else {
         return Err(ScenarioError {
             step: Some(index),

@@ -25,22 +25,50 @@ impl Scenario {
     pub fn to_pretty_json(&self) -> String {
         let doc = self.to_json();
         let mut out = String::from("{\n");
-        for (key, value) in doc.as_object().expect("to_json gives an object") {
+        for (key, value) in ordered(&doc, &["format", "name", "description", "seed"]) {
             if key == "steps" {
                 continue;
             }
-            out.push_str(&format!("  {}: {},\n", Value::from(key.as_str()), value));
+            out.push_str(&format!("  {}: {},\n", Value::from(key), value));
         }
         out.push_str("  \"steps\": [\n");
         let steps: Vec<String> = self
             .steps
             .iter()
-            .map(|s| format!("    {}", s.to_json()))
+            .map(|s| format!("    {}", one_line(&s.to_json())))
             .collect();
         out.push_str(&steps.join(",\n"));
         out.push_str("\n  ]\n}\n");
         out
     }
+}
+
+/// An object's members with the `first` keys in that order, then the others (sorted): people
+/// read a step by its `op` and `channel` first.
+fn ordered<'a>(value: &'a Value, first: &[&str]) -> Vec<(&'a str, &'a Value)> {
+    let Some(map) = value.as_object() else {
+        return Vec::new();
+    };
+    let mut members: Vec<(&str, &Value)> = first
+        .iter()
+        .filter_map(|k| map.get_key_value(*k))
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    members.extend(
+        map.iter()
+            .filter(|(k, _)| !first.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v)),
+    );
+    members
+}
+
+/// A step on one line, as a person would type it: `{"op": "basic.ack", "delivery_tag": 1}`.
+fn one_line(step: &Value) -> String {
+    let members: Vec<String> = ordered(step, &["op", "channel"])
+        .into_iter()
+        .map(|(k, v)| format!("{}: {}", Value::from(k), v))
+        .collect();
+    format!("{{{}}}", members.join(", "))
 }
 
 impl Step {

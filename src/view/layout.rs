@@ -3,7 +3,7 @@
 //!
 //! Pure: computed from the broker's state at the cursor, facts gathered once from the
 //! scenario (which channels publish where) and the record of the step just applied (what to
-//! highlight). Coordinates are SVG user units in a viewBox [`WIDTH`] wide, so the drawing
+//! highlight). Coordinates are SVG user units in a viewBox [`Geometry::width`] wide, so the drawing
 //! scales to any column width.
 
 use std::collections::HashMap;
@@ -12,11 +12,10 @@ use crate::engine::effect::{Effect, Removal};
 use crate::engine::state::{BrokerState, MessageState};
 use crate::engine::store::DestinationKind;
 use crate::engine::StepRecord;
-use crate::scenario::{ExchangeType, Name, Op, Scenario, Step};
+use crate::scenario::{ExchangeType, Name, Op, Step};
+use crate::timeline::Timeline;
 use crate::trace::Event;
 
-/// The viewBox width.
-pub const WIDTH: i32 = 1000;
 /// Where the first row starts, below the column headings.
 const TOP: i32 = 34;
 const GAP: i32 = 14;
@@ -24,20 +23,59 @@ pub const MSG_W: i32 = 30;
 pub const MSG_H: i32 = 18;
 const MSG_STEP: i32 = MSG_W + 4;
 
-/// Column x and width: producers, exchanges, queues, consumers.
-pub const COLUMNS: [(i32, i32, &str); 4] = [
-    (8, 150, "producers"),
-    (222, 160, "exchanges"),
-    (450, 276, "queues"),
-    (790, 202, "consumers"),
-];
+/// The drawing's proportions: [`Geometry::WIDE`] for a wide page, [`Geometry::NARROW`] for
+/// a docs column, where a narrower viewBox keeps the text readable once scaled down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// The viewBox width.
+    pub width: i32,
+    /// Column x and width: producers, exchanges, queues, consumers.
+    pub columns: [(i32, i32, &'static str); 4],
+    /// Message slots inside a queue and inside a consumer (the last one turns into "+N" when
+    /// there are more).
+    queue_slots: usize,
+    consumer_slots: usize,
+    /// Characters of a queue's name shown beside its counts.
+    queue_title: usize,
+    /// Characters of a consumer tag (or channel name) in the consumers column.
+    consumer_title: usize,
+}
+
+impl Geometry {
+    pub const WIDE: Geometry = Geometry {
+        width: 1000,
+        columns: [
+            (8, 150, "producers"),
+            (222, 160, "exchanges"),
+            (450, 276, "queues"),
+            (790, 202, "consumers"),
+        ],
+        queue_slots: 7,
+        consumer_slots: 5,
+        queue_title: 20,
+        consumer_title: 14,
+    };
+
+    pub const NARROW: Geometry = Geometry {
+        width: 720,
+        columns: [
+            (6, 120, "producers"),
+            (160, 124, "exchanges"),
+            (318, 210, "queues"),
+            (562, 152, "consumers"),
+        ],
+        queue_slots: 5,
+        consumer_slots: 4,
+        queue_title: 10,
+        consumer_title: 9,
+    };
+}
 const NODE_H: i32 = 38;
 const BOX_H: i32 = 52;
-/// Message slots inside a queue and inside a consumer (the last one turns into "+N" when
-/// there are more).
-const QUEUE_SLOTS: usize = 7;
-const CONSUMER_SLOTS: usize = 5;
-const HELD_SLOTS: usize = 4;
+/// A producer holding a transaction's publishes: its two lines, then the held messages.
+const HELD_H: i32 = 58;
+/// Held publishes shown on a producer (then "+N").
+const HELD_SLOTS: usize = 3;
 
 /// Something the reader can click to inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -61,6 +99,8 @@ pub enum NodeKind {
     Consumer,
     /// A channel holding messages fetched with `basic.get`.
     Getter,
+    /// A transactional channel's acks, nacks and rejects, held until commit.
+    Settling,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +117,8 @@ pub struct Node {
     pub hot: bool,
     /// Closed channel, or a consumer waiting for acks: drawn faded.
     pub dim: bool,
+    /// A durable exchange or queue (it survives a restart): drawn with a double edge.
+    pub durable: bool,
     /// "+N" when more messages are there than slots: (x, y, text).
     pub more: Option<(i32, i32, String)>,
 }
@@ -110,8 +152,19 @@ pub struct Edge {
 /// Where a message is: ready in a queue, or delivered and unacked on a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
-    Ready { queue: Name, index: usize },
-    Unacked { channel: Name, delivery_tag: u64 },
+    Ready {
+        queue: Name,
+        index: usize,
+    },
+    Unacked {
+        channel: Name,
+        delivery_tag: u64,
+    },
+    /// Acked, nacked or rejected inside a transaction: held on the channel until commit.
+    Settling {
+        channel: Name,
+        delivery_tag: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,8 +202,20 @@ pub struct Ghost {
     pub reason: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What the broker told a channel in the step just applied, written under its node: publisher
+/// confirms, returns, channel errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Badge {
+    pub x: i32,
+    pub y: i32,
+    pub text: String,
+    /// `confirm`, `nack`, `return` or `error`.
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
+    pub geometry: Geometry,
     pub height: i32,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
@@ -158,6 +223,7 @@ pub struct Layout {
     pub messages: Vec<MessageSlot>,
     pub held: Vec<HeldSlot>,
     pub ghosts: Vec<Ghost>,
+    pub badges: Vec<Badge>,
 }
 
 /// What the scenario says beyond the broker's state: which channels publish, and to which
@@ -168,11 +234,33 @@ pub struct Facts {
     publishers: Vec<(Name, usize)>,
     /// (channel, exchange) and the first step that publishes there.
     routes: Vec<(Name, Name, usize)>,
+    /// Which message each delivery carried: (channel, delivery tag) to (step, seq), in step
+    /// order. A transaction's held acks leave the channel's unacked list and keep only their
+    /// tags; this finds the message again, so that it keeps its element on screen.
+    deliveries: HashMap<(Name, u64), Vec<(usize, u64)>>,
 }
 
 impl Facts {
-    pub fn new(scenario: &Scenario) -> Facts {
+    pub fn new(timeline: &Timeline) -> Facts {
+        let scenario = timeline.scenario();
         let mut facts = Facts::default();
+        for index in 0..timeline.len() {
+            for effect in timeline.record(index).map_or(&[][..], |r| &r.effects[..]) {
+                if let Effect::Delivered {
+                    seq,
+                    channel,
+                    delivery_tag,
+                    ..
+                } = effect
+                {
+                    facts
+                        .deliveries
+                        .entry((channel.clone(), *delivery_tag))
+                        .or_default()
+                        .push((index, *seq));
+                }
+            }
+        }
         for (index, step) in scenario.steps.iter().enumerate() {
             if let Op::BasicPublish { exchange, .. } = &step.op {
                 if !facts.publishers.iter().any(|(c, _)| *c == step.channel) {
@@ -190,6 +278,16 @@ impl Facts {
             }
         }
         facts
+    }
+
+    /// The message delivered on `channel` with `tag` most recently before `position` steps.
+    fn delivered(&self, channel: &Name, tag: u64, position: usize) -> Option<u64> {
+        self.deliveries
+            .get(&(channel.clone(), tag))?
+            .iter()
+            .rev()
+            .find(|(step, _)| *step < position)
+            .map(|(_, seq)| *seq)
     }
 }
 
@@ -236,14 +334,25 @@ pub fn layout(
     position: usize,
     applied: Option<Applied<'_>>,
     previous: Option<&Layout>,
+    geometry: Geometry,
 ) -> Layout {
     let hot = Hot::new(applied);
-    let mut out = Layout::default();
+    let g = geometry;
+    let mut out = Layout {
+        geometry,
+        height: 0,
+        nodes: Vec::new(),
+        edges: Vec::new(),
+        messages: Vec::new(),
+        held: Vec::new(),
+        ghosts: Vec::new(),
+        badges: Vec::new(),
+    };
     let mut centre: HashMap<Target, (i32, i32, i32, i32)> = HashMap::new();
 
     // Producers: channels that have published by now.
     let mut y = TOP;
-    let (px, pw, _) = COLUMNS[0];
+    let (px, pw, _) = g.columns[0];
     for (channel, first) in &facts.publishers {
         if *first >= position {
             continue;
@@ -253,7 +362,7 @@ pub fn layout(
             .and_then(|c| c.tx.as_ref())
             .map(|tx| &tx.publishes[..])
             .unwrap_or(&[]);
-        let h = if held.is_empty() { NODE_H } else { BOX_H };
+        let h = if held.is_empty() { NODE_H } else { HELD_H };
         let mode = ch.map_or("closed", |c| if c.open { c.mode } else { "closed" });
         let detail = match ch {
             Some(c) if c.mode == "confirm" => {
@@ -269,27 +378,28 @@ pub fn layout(
                 key: format!("{channel}/{i}"),
                 channel: channel.clone(),
                 x: px + 6 + i as i32 * MSG_STEP,
-                y: y + 28,
+                y: y + 34,
                 label: short(&p.body, 3),
             });
         }
         let more = (held.len() > shown).then(|| {
             (
                 px + 10 + shown as i32 * MSG_STEP,
-                y + 41,
+                y + 47,
                 format!("+{}", held.len() - shown),
             )
         });
         out.nodes.push(Node {
             hot: hot.channel(channel),
             dim: !ch.is_some_and(|c| c.open),
+            durable: false,
             target: target.clone(),
             kind: NodeKind::Producer,
             x: px,
             y,
             w: pw,
             h,
-            title: short(channel, 18),
+            title: short(channel, (pw / 8) as usize),
             detail,
             more,
         });
@@ -315,7 +425,7 @@ pub fn layout(
                     })
             })
     };
-    let (xx, xw, _) = COLUMNS[1];
+    let (xx, xw, _) = g.columns[1];
     let mut y = TOP;
     let shown_exchanges: Vec<_> = state
         .exchanges
@@ -337,13 +447,14 @@ pub fn layout(
         out.nodes.push(Node {
             hot: hot.exchange(&x.name),
             dim: false,
+            durable: x.durable,
             target: target.clone(),
             kind: NodeKind::Exchange,
             x: xx,
             y,
             w: xw,
             h: NODE_H,
-            title: short(exchange_label(&x.name), 20),
+            title: short(exchange_label(&x.name), (xw / 8) as usize),
             detail: flags.join(" · "),
             more: None,
         });
@@ -353,13 +464,17 @@ pub fn layout(
     height = height.max(y);
 
     // Queues, with their ready messages (head at the right, nearest the consumers).
-    let (qx, qw, _) = COLUMNS[2];
+    let (qx, qw, _) = g.columns[2];
     let mut y = TOP;
     let mut slots: Vec<MessageSlot> = Vec::new();
     for q in &state.queues {
         let target = Target::Queue(q.name.clone());
         let n = q.ready.len();
-        let shown = if n > QUEUE_SLOTS { QUEUE_SLOTS - 1 } else { n };
+        let shown = if n > g.queue_slots {
+            g.queue_slots - 1
+        } else {
+            n
+        };
         let slot_x = |i: usize| qx + qw - 6 - (i as i32 + 1) * MSG_STEP + 4;
         for (i, m) in q.ready.iter().take(shown).enumerate() {
             slots.push(message_slot(
@@ -376,20 +491,18 @@ pub fn layout(
             ));
         }
         let more = (n > shown).then(|| (slot_x(shown) + 2, y + 40, format!("+{}", n - shown)));
-        let mut detail = format!("{n} ready · {} unacked", q.unacked);
-        if q.durable {
-            detail.push_str(" · durable");
-        }
+        let detail = format!("{n} ready · {} unacked", q.unacked);
         out.nodes.push(Node {
             hot: hot.queue(&q.name),
             dim: false,
+            durable: q.durable,
             target: target.clone(),
             kind: NodeKind::Queue,
             x: qx,
             y,
             w: qw,
             h: BOX_H,
-            title: short(&q.name, 26),
+            title: short(&q.name, g.queue_title),
             detail,
             more,
         });
@@ -398,21 +511,24 @@ pub fn layout(
     }
     height = height.max(y);
 
-    // Consumers (and channels holding gets), with their unacked messages.
-    let (cx, cw, _) = COLUMNS[3];
+    // Consumers, channels holding gets, and transactions' held settles, with their messages.
+    let (cx, cw, _) = g.columns[3];
     let mut y = TOP;
-    for ch in state
-        .channels
-        .iter()
-        .filter(|c| !c.unacked.is_empty() || !c.consumers.is_empty())
-    {
-        let pending: HashMap<u64, &'static str> = ch
+    for ch in &state.channels {
+        let settles: Vec<Held> = ch
             .tx
             .iter()
             .flat_map(|tx| &tx.settles)
-            .flat_map(|s| s.delivery_tags.iter().map(move |t| (*t, s.kind)))
+            .flat_map(|s| {
+                s.delivery_tags
+                    .iter()
+                    .map(move |t| Held::Settle(*t, s.kind))
+            })
             .collect();
-        let mut rows: Vec<(Target, NodeKind, String, String, Option<&Name>, bool)> = ch
+        if ch.unacked.is_empty() && ch.consumers.is_empty() && settles.is_empty() {
+            continue;
+        }
+        let mut rows: Vec<Row> = ch
             .consumers
             .iter()
             .map(|k| {
@@ -420,58 +536,97 @@ pub fn layout(
                 let window = if k.no_ack {
                     "no-ack".to_owned()
                 } else if k.prefetch == 0 {
-                    format!("{} unacked · prefetch ∞", k.unacked)
+                    format!("{} unacked", k.unacked)
                 } else {
                     format!("{}/{} unacked", k.unacked, k.prefetch)
                 };
-                (
-                    Target::Consumer {
+                Row {
+                    target: Target::Consumer {
                         channel: ch.name.clone(),
                         tag: k.consumer_tag.clone(),
                     },
-                    NodeKind::Consumer,
-                    format!("{} · {}", short(&k.consumer_tag, 12), short(&ch.name, 10)),
-                    window,
-                    Some(&k.consumer_tag),
+                    kind: NodeKind::Consumer,
+                    // The channel is in the tooltip and the inspector: a row has room for
+                    // the tag and the prefetch window only.
+                    title: short(&k.consumer_tag, g.consumer_title),
+                    detail: window,
+                    messages: ch
+                        .unacked
+                        .iter()
+                        .filter(|u| u.consumer_tag.as_ref() == Some(&k.consumer_tag))
+                        .map(Held::Unacked)
+                        .collect(),
                     blocked,
-                )
+                }
             })
             .collect();
-        if ch.unacked.iter().any(|u| u.consumer_tag.is_none()) {
-            rows.push((
-                Target::Channel(ch.name.clone()),
-                NodeKind::Getter,
-                format!("{} · basic.get", short(&ch.name, 12)),
-                "fetched, unacked".to_owned(),
-                None,
-                false,
-            ));
+        let fetched: Vec<Held> = ch
+            .unacked
+            .iter()
+            .filter(|u| u.consumer_tag.is_none())
+            .map(Held::Unacked)
+            .collect();
+        if !fetched.is_empty() {
+            rows.push(Row {
+                target: Target::Channel(ch.name.clone()),
+                kind: NodeKind::Getter,
+                title: format!("{} · get", short(&ch.name, g.consumer_title - 4)),
+                detail: "fetched".to_owned(),
+                messages: fetched,
+                blocked: false,
+            });
         }
-        for (target, kind, title, detail, tag, blocked) in rows {
-            let mine: Vec<_> = ch
-                .unacked
-                .iter()
-                .filter(|u| u.consumer_tag.as_ref() == tag)
-                .collect();
-            let n = mine.len();
-            let shown = if n > CONSUMER_SLOTS {
-                CONSUMER_SLOTS - 1
+        if !settles.is_empty() {
+            rows.push(Row {
+                target: Target::Channel(ch.name.clone()),
+                kind: NodeKind::Settling,
+                title: short(&ch.name, g.consumer_title),
+                detail: "held by tx".to_owned(),
+                messages: settles,
+                blocked: false,
+            });
+        }
+        for row in rows {
+            let n = row.messages.len();
+            let shown = if n > g.consumer_slots {
+                g.consumer_slots - 1
             } else {
                 n
             };
-            for (i, u) in mine.iter().take(shown).enumerate() {
-                slots.push(message_slot(
-                    &u.message,
-                    cx + 6 + i as i32 * MSG_STEP,
-                    y + 27,
-                    format!("t{}", u.delivery_tag),
-                    Place::Unacked {
-                        channel: ch.name.clone(),
-                        delivery_tag: u.delivery_tag,
-                    },
-                    pending.get(&u.delivery_tag).copied(),
-                    hot.message(u.message.seq),
-                ));
+            for (i, m) in row.messages.iter().take(shown).enumerate() {
+                let (x, y) = (cx + 6 + i as i32 * MSG_STEP, y + 27);
+                match *m {
+                    Held::Unacked(u) => slots.push(message_slot(
+                        &u.message,
+                        x,
+                        y,
+                        format!("t{}", u.delivery_tag),
+                        Place::Unacked {
+                            channel: ch.name.clone(),
+                            delivery_tag: u.delivery_tag,
+                        },
+                        None,
+                        hot.message(u.message.seq),
+                    )),
+                    Held::Settle(tag, kind) => {
+                        if let Some(seq) = facts.delivered(&ch.name, tag, position) {
+                            slots.push(MessageSlot {
+                                seq,
+                                x,
+                                y,
+                                label: format!("t{tag}"),
+                                place: Place::Settling {
+                                    channel: ch.name.clone(),
+                                    delivery_tag: tag,
+                                },
+                                redelivered: false,
+                                persisted: false,
+                                pending: Some(kind),
+                                hot: hot.channel(&ch.name),
+                            });
+                        }
+                    }
+                }
             }
             let more = (n > shown).then(|| {
                 (
@@ -480,29 +635,37 @@ pub fn layout(
                     format!("+{}", n - shown),
                 )
             });
-            let hot_row = match &target {
+            let hot_row = match &row.target {
                 Target::Consumer { channel, tag } => hot.consumer(channel, tag),
                 _ => hot.channel(&ch.name),
             };
+            // A channel that publishes keeps its edges at its producer node.
+            centre
+                .entry(row.target.clone())
+                .or_insert((cx, y, cw, BOX_H));
             out.nodes.push(Node {
                 hot: hot_row,
-                dim: !ch.open || blocked,
-                target: target.clone(),
-                kind,
+                dim: !ch.open || row.blocked,
+                durable: false,
+                target: row.target,
+                kind: row.kind,
                 x: cx,
                 y,
                 w: cw,
                 h: BOX_H,
-                title,
-                detail,
+                title: row.title,
+                detail: row.detail,
                 more,
             });
-            centre.insert(target, (cx, y, cw, BOX_H));
             y += BOX_H + GAP;
         }
     }
     height = height.max(y);
     out.height = height.max(TOP + NODE_H + GAP);
+
+    if let Some(applied) = applied {
+        out.badges = badges(&out.nodes, applied.record);
+    }
 
     // Edges. Every endpoint is a node drawn above; edges to hidden nodes are left out.
     let right = |t: &Target| centre.get(t).map(|&(x, y, w, h)| (x + w, y + h / 2));
@@ -611,6 +774,25 @@ pub fn layout(
         out.ghosts = ghosts(&out, previous, applied);
     }
     out
+}
+
+/// One line of the consumers column: a consumer, a channel's fetched messages, or a
+/// transaction's held settles.
+struct Row<'a> {
+    target: Target,
+    kind: NodeKind,
+    title: String,
+    detail: String,
+    messages: Vec<Held<'a>>,
+    blocked: bool,
+}
+
+/// A message a consumer-column row shows.
+#[derive(Clone, Copy)]
+enum Held<'a> {
+    Unacked(&'a crate::engine::state::UnackedState),
+    /// A delivery tag whose ack (or nack, reject) a transaction holds, and which.
+    Settle(u64, &'static str),
 }
 
 fn message_slot(
@@ -806,11 +988,12 @@ fn ghosts(now: &Layout, previous: &Layout, applied: Applied<'_>) -> Vec<Ghost> {
                     .iter()
                     .any(|e| matches!(e.event, Event::Return { .. }));
                 let at = Target::Exchange(exchange.clone());
+                // Bounced at the exchange's door: on the publish edge, just before it.
                 if let Some(x) = now.nodes.iter().find(|n| n.target == at) {
                     out.push(Ghost {
                         key: "u".to_owned(),
-                        x: x.x + x.w - MSG_W - 4,
-                        y: x.y + 10,
+                        x: x.x - MSG_W - 14,
+                        y: x.y + x.h / 2 - MSG_H / 2,
                         label: short(body, 3),
                         reason: if returned { "returned" } else { "unroutable" },
                     });
@@ -822,12 +1005,89 @@ fn ghosts(now: &Layout, previous: &Layout, applied: Applied<'_>) -> Vec<Ghost> {
     out
 }
 
+/// Confirms, returns and channel errors of the step, under the node of their channel (its
+/// producer if it publishes, else its first consumer row).
+fn badges(nodes: &[Node], record: &StepRecord) -> Vec<Badge> {
+    let mut out: Vec<Badge> = Vec::new();
+    for e in &record.events {
+        let (channel, text, kind) = match &e.event {
+            Event::ConfirmAck {
+                channel,
+                delivery_tag,
+                multiple,
+            } => (
+                channel,
+                format!(
+                    "confirmed {}{delivery_tag}",
+                    if *multiple { "≤" } else { "#" }
+                ),
+                "confirm",
+            ),
+            Event::ConfirmNack {
+                channel,
+                delivery_tag,
+                multiple,
+            } => (
+                channel,
+                format!("nacked {}{delivery_tag}", if *multiple { "≤" } else { "#" }),
+                "nack",
+            ),
+            Event::Return {
+                channel,
+                reply_code,
+                reply_text,
+                ..
+            } => (
+                channel,
+                format!("returned {reply_code} {reply_text}"),
+                "return",
+            ),
+            Event::ChannelClose {
+                channel,
+                reply_code,
+                reply_text,
+            } => (
+                channel,
+                format!("closed {reply_code} {reply_text}"),
+                "error",
+            ),
+            _ => continue,
+        };
+        let node = nodes
+            .iter()
+            .find(|n| matches!(&n.target, Target::Channel(c) if c == channel))
+            .or_else(|| {
+                nodes.iter().find(
+                    |n| matches!(&n.target, Target::Consumer { channel: c, .. } if c == channel),
+                )
+            });
+        let Some(n) = node else { continue };
+        let (x, y) = (n.x + 4, n.y + n.h + 11);
+        match out.iter_mut().find(|b| b.x == x && b.y == y) {
+            // One line a node: later news joins it, the gravest kind wins.
+            Some(b) => {
+                b.text = short(&format!("{}, {text}", b.text), 30);
+                if kind == "error" || b.kind == "confirm" {
+                    b.kind = kind;
+                }
+            }
+            None => out.push(Badge {
+                x,
+                y,
+                text: short(&text, 30),
+                kind,
+            }),
+        }
+    }
+    out
+}
+
 /// The layout as text, one item a line: what the native tests compare.
 pub fn describe(layout: &Layout) -> String {
     let mut out = format!("height {}\n", layout.height);
     for n in &layout.nodes {
         out.push_str(&format!(
-            "{:?} {:?} at ({}, {}) {}×{} {:?} {:?}{}{}{}\n",
+            "{:?} {:?} at ({}, {}) {}×{} {:?} {:?}{}{}{}{}\n",
             n.kind,
             n.target,
             n.x,
@@ -838,6 +1098,7 @@ pub fn describe(layout: &Layout) -> String {
             n.detail,
             if n.hot { " hot" } else { "" },
             if n.dim { " dim" } else { "" },
+            if n.durable { " durable" } else { "" },
             n.more
                 .as_ref()
                 .map(|(_, _, t)| format!(" more {t}"))
@@ -882,6 +1143,12 @@ pub fn describe(layout: &Layout) -> String {
             h.key, h.x, h.y, h.label
         ));
     }
+    for b in &layout.badges {
+        out.push_str(&format!(
+            "badge {} at ({}, {}) {:?}\n",
+            b.kind, b.x, b.y, b.text
+        ));
+    }
     for g in &layout.ghosts {
         out.push_str(&format!(
             "ghost {} at ({}, {}) {:?} {}\n",
@@ -902,22 +1169,36 @@ mod tests {
     /// Lays out the scenario after `at` steps, with ghosts from step `at - 1`.
     fn at(text: &str, at: usize) -> Layout {
         let scenario = parse(text, &Limits::default()).unwrap();
-        let facts = Facts::new(&scenario);
         let mut timeline = Timeline::new(scenario.clone(), TimelineConfig::default());
+        let facts = Facts::new(&timeline);
         let previous = at.checked_sub(1).map(|before| {
             timeline.seek(before);
             let applied = before.checked_sub(1).map(|i| Applied {
                 step: &scenario.steps[i],
                 record: timeline.record(i).unwrap(),
             });
-            layout(&timeline.state(), &facts, before, applied, None)
+            layout(
+                &timeline.state(),
+                &facts,
+                before,
+                applied,
+                None,
+                Geometry::WIDE,
+            )
         });
         timeline.seek(at);
         let applied = at.checked_sub(1).map(|i| Applied {
             step: &scenario.steps[i],
             record: timeline.record(i).unwrap(),
         });
-        layout(&timeline.state(), &facts, at, applied, previous.as_ref())
+        layout(
+            &timeline.state(),
+            &facts,
+            at,
+            applied,
+            previous.as_ref(),
+            Geometry::WIDE,
+        )
     }
 
     fn check(text: &str, step: usize, expected: Expect) {
@@ -941,7 +1222,7 @@ mod tests {
             1,
             expect![[r#"
                 height 100
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 0 unacked · durable" hot
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 0 unacked" hot durable
             "#]],
         );
     }
@@ -954,9 +1235,9 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("app") at (8, 34) 150×38 "app" "plain" hot
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked · durable" hot
-                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1 · worker" "1/1 unacked" dim
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot durable
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked" hot durable
+                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1" "1/1 unacked" dim
                 edge Publish p:app→ (158, 53)→(222, 53) hot
                 edge Implicit d:jobs (382, 53)→(450, 60) hot
                 edge Consume c:jobs→worker/w1 (726, 60)→(790, 60)
@@ -974,9 +1255,9 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("app") at (8, 34) 150×38 "app" "plain"
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked · durable" hot
-                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1 · worker" "1/1 unacked" hot dim
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "1 ready · 1 unacked" hot durable
+                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1" "1/1 unacked" hot dim
                 edge Publish p:app→ (158, 53)→(222, 53)
                 edge Implicit d:jobs (382, 53)→(450, 60)
                 edge Consume c:jobs→worker/w1 (726, 60)→(790, 60) hot
@@ -994,9 +1275,9 @@ mod tests {
             expect![[r#"
                 height 100
                 Producer Channel("app") at (8, 34) 150×38 "app" "plain"
-                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable"
-                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 1 unacked · durable" hot
-                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1 · worker" "1/1 unacked" hot dim
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
+                Queue Queue("jobs") at (450, 34) 276×52 "jobs" "0 ready · 1 unacked" hot durable
+                Consumer Consumer { channel: "worker", tag: "w1" } at (790, 34) 202×52 "w1" "1/1 unacked" hot dim
                 edge Publish p:app→ (158, 53)→(222, 53)
                 edge Implicit d:jobs (382, 53)→(450, 60)
                 edge Consume c:jobs→worker/w1 (726, 60)→(790, 60) hot
@@ -1025,15 +1306,15 @@ mod tests {
             7,
             expect![[r#"
                 height 138
-                Producer Channel("pub") at (8, 34) 150×52 "pub" "tx · 2 held" hot
+                Producer Channel("pub") at (8, 34) 150×58 "pub" "tx · 2 held" hot
                 Exchange Exchange("logs") at (222, 34) 160×38 "logs" "fanout" hot
                 Exchange Exchange("dead") at (222, 86) 160×38 "dead" "direct"
                 Queue Queue("a") at (450, 34) 276×52 "a" "0 ready · 0 unacked" hot
-                edge Publish p:pub→logs (158, 60)→(222, 53) hot
+                edge Publish p:pub→logs (158, 63)→(222, 53) hot
                 edge Binding b:logs→a: (382, 53)→(450, 60) hot
                 edge DeadLetter x:a→dead (450, 72)→(382, 113) "dlx"
-                held pub/0 at (14, 62) "one"
-                held pub/1 at (48, 62) "two"
+                held pub/0 at (14, 68) "one"
+                held pub/1 at (48, 68) "two"
             "#]],
         );
     }
@@ -1052,8 +1333,8 @@ mod tests {
                 edge Publish p:pub→logs (158, 53)→(222, 53)
                 edge Binding b:logs→a: (382, 53)→(450, 60)
                 edge DeadLetter x:a→dead (450, 72)→(382, 113) "dlx"
-                ghost rpub/0 at (14, 62) "one" discarded
-                ghost rpub/1 at (48, 62) "two" discarded
+                ghost rpub/0 at (14, 68) "one" discarded
+                ghost rpub/1 at (48, 68) "two" discarded
             "#]],
         );
     }
@@ -1074,7 +1355,75 @@ mod tests {
                 edge Publish p:p2→dead (158, 105)→(222, 105) hot
                 edge Binding b:logs→a: (382, 53)→(450, 60)
                 edge DeadLetter x:a→dead (450, 72)→(382, 113) "dlx"
-                ghost u at (348, 96) "los…" returned
+                badge return at (12, 135) "returned 312 NO_ROUTE"
+                ghost u at (178, 96) "los…" returned
+            "#]],
+        );
+    }
+
+    #[test]
+    fn confirms_are_written_under_their_publisher() {
+        check(
+            r#"{"format":"queue-playground/v1","name":"c","steps":[
+                {"op":"queue.declare","queue":"q","durable":true},
+                {"op":"confirm.select","channel":"p"},
+                {"op":"basic.publish","channel":"p","routing_key":"q","body":"a","properties":{"delivery_mode":2}}
+            ]}"#,
+            3,
+            expect![[r#"
+                height 100
+                Producer Channel("p") at (8, 34) 150×38 "p" "confirm · next #2" hot
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" hot durable
+                Queue Queue("q") at (450, 34) 276×52 "q" "1 ready · 0 unacked" hot durable
+                edge Publish p:p→ (158, 53)→(222, 53) hot
+                edge Implicit d:q (382, 53)→(450, 60) hot
+                msg 1 Ready { queue: "q", index: 0 } at (690, 61) "a" persisted hot
+                badge confirm at (12, 83) "confirmed #1"
+            "#]],
+        );
+    }
+
+    const HELD_ACK: &str = r#"{"format":"queue-playground/v1","name":"h","steps":[
+        {"op":"queue.declare","queue":"q"},
+        {"op":"basic.publish","channel":"p","routing_key":"q","body":"job"},
+        {"op":"tx.select","channel":"c"},
+        {"op":"basic.get","channel":"c","queue":"q"},
+        {"op":"basic.ack","channel":"c","delivery_tag":1},
+        {"op":"tx.rollback","channel":"c"}
+    ]}"#;
+
+    #[test]
+    fn an_ack_in_a_transaction_is_held_on_its_channel_with_its_message() {
+        check(
+            HELD_ACK,
+            5,
+            expect![[r#"
+                height 100
+                Producer Channel("p") at (8, 34) 150×38 "p" "plain"
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
+                Queue Queue("q") at (450, 34) 276×52 "q" "0 ready · 0 unacked"
+                Settling Channel("c") at (790, 34) 202×52 "c" "held by tx" hot
+                edge Publish p:p→ (158, 53)→(222, 53)
+                edge Implicit d:q (382, 53)→(450, 60)
+                msg 1 Settling { channel: "c", delivery_tag: 1 } at (796, 61) "t1" pending-ack hot
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_rollback_gives_the_held_ack_back_as_unacked() {
+        check(
+            HELD_ACK,
+            6,
+            expect![[r#"
+                height 100
+                Producer Channel("p") at (8, 34) 150×38 "p" "plain"
+                Exchange Exchange("") at (222, 34) 160×38 "(default)" "direct · durable" durable
+                Queue Queue("q") at (450, 34) 276×52 "q" "0 ready · 1 unacked"
+                Getter Channel("c") at (790, 34) 202×52 "c · get" "fetched" hot
+                edge Publish p:p→ (158, 53)→(222, 53)
+                edge Implicit d:q (382, 53)→(450, 60)
+                msg 1 Unacked { channel: "c", delivery_tag: 1 } at (796, 61) "t1"
             "#]],
         );
     }
@@ -1091,10 +1440,68 @@ mod tests {
         }
         text.push_str("]}");
         let l = at(&text, 21);
-        assert_eq!(l.messages.len(), QUEUE_SLOTS - 1);
+        assert_eq!(l.messages.len(), Geometry::WIDE.queue_slots - 1);
         let queue = l.nodes.iter().find(|n| n.kind == NodeKind::Queue).unwrap();
         assert_eq!(queue.more.as_ref().map(|m| m.2.as_str()), Some("+14"));
         assert!(l.messages.windows(2).all(|w| w[0].seq < w[1].seq));
+    }
+
+    #[test]
+    fn every_box_and_message_stays_inside_the_drawing_in_both_geometries() {
+        let mut crowded = String::from(
+            r#"{"format":"queue-playground/v1","name":"n","steps":[
+            {"op":"queue.declare","queue":"a-rather-long-queue-name-indeed"},
+            {"op":"basic.consume","channel":"a-long-channel-name","queue":"a-rather-long-queue-name-indeed","consumer_tag":"a-long-consumer-tag"},
+            {"op":"tx.select","channel":"batch"}"#,
+        );
+        for i in 0..12 {
+            crowded.push_str(&format!(
+                r#",{{"op":"basic.publish","channel":"batch","routing_key":"a-rather-long-queue-name-indeed","body":"m{i}"}}"#
+            ));
+        }
+        crowded.push_str(r#",{"op":"tx.commit","channel":"batch"}]}"#);
+        for text in [WORK, TX, HELD_ACK, crowded.as_str()] {
+            let scenario = parse(text, &Limits::default()).unwrap();
+            let mut timeline = Timeline::new(scenario.clone(), TimelineConfig::default());
+            let facts = Facts::new(&timeline);
+            for g in [Geometry::WIDE, Geometry::NARROW] {
+                for at in 0..=scenario.steps.len() {
+                    timeline.seek(at);
+                    let l = layout(&timeline.state(), &facts, at, None, None, g);
+                    for n in &l.nodes {
+                        assert!(n.x >= 0 && n.x + n.w <= g.width, "{n:?} in {g:?}");
+                        assert!(n.y + n.h <= l.height, "{n:?} below the drawing");
+                        // Titles are cut to fit: about 6.5 units a character at 11px.
+                        let room = n.w - 16;
+                        let used = (n.title.chars().count() + n.detail.chars().count()) as i32;
+                        let two_lines = matches!(n.kind, NodeKind::Producer | NodeKind::Exchange);
+                        if !two_lines {
+                            assert!(
+                                used * 6 <= room,
+                                "{:?} + {:?} in {} units",
+                                n.title,
+                                n.detail,
+                                n.w
+                            );
+                        }
+                    }
+                    let slots = l
+                        .messages
+                        .iter()
+                        .map(|m| (m.x, m.y))
+                        .chain(l.held.iter().map(|h| (h.x, h.y)));
+                    for (x, y) in slots {
+                        assert!(
+                            l.nodes.iter().any(|n| x >= n.x
+                                && x + MSG_W <= n.x + n.w
+                                && y >= n.y
+                                && y + MSG_H <= n.y + n.h),
+                            "a message at ({x}, {y}) outside every box, {g:?}, step {at}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

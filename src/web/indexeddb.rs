@@ -15,9 +15,16 @@
 //!
 //! One [`IdbStore::commit_with`] is one readwrite transaction, resolved on `complete`; a failed
 //! one left nothing of itself (IndexedDB rolls an aborted transaction back). Nothing but
-//! IndexedDB requests runs inside it: the records are serialized before it opens.
+//! IndexedDB requests runs inside it: the records are serialized before it opens. Once the
+//! store has claimed ownership ([`IdbStore::claim`]), the first request reads `meta.owner`, and
+//! the writes go out from its callback only if the token there is still this store's.
+//!
+//! The store keeps a mirror of the stored bindings and message keys (not bodies), so that
+//! deleting a queue or an exchange finds its bindings, and acks of neighbouring messages go
+//! out as one key-range delete.
 
 use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use js_sys::{Array, Object, Promise, Reflect};
@@ -89,7 +96,13 @@ pub struct Fault {
 pub struct IdbOptions {
     pub durability: Durability,
     pub fault: Option<Fault>,
+    /// How long opening may take before it counts as unavailable (another page's pending
+    /// upgrade or deletion can hold it); `None`: [`OPEN_TIMEOUT_MS`].
+    pub open_timeout_ms: Option<u32>,
 }
+
+/// How long opening may take by default.
+pub const OPEN_TIMEOUT_MS: u32 = 10_000;
 
 /// What the `meta` store says besides the image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -128,6 +141,28 @@ enum Request {
     Clear(&'static str),
 }
 
+/// What is stored, as far as writing needs to know it.
+#[derive(Debug, Default)]
+struct Mirror {
+    /// The stored bindings, in ordinal order: deleting an exchange or a queue deletes the
+    /// bindings that name it, which IndexedDB cannot find by a key range.
+    bindings: Vec<(u64, BindingDef)>,
+    /// The stored messages' keys by queue, each with whether it has a `delivered` record:
+    /// deletes of neighbouring messages become one key-range delete (an ack stream deletes
+    /// runs of them; IndexedDB pays per delete request), and a message never marked needs no
+    /// `delivered` delete.
+    messages: BTreeMap<Name, BTreeMap<u64, bool>>,
+}
+
+/// The requests of one transaction, prepared from writes, and the mirror after them.
+struct Batch {
+    mirror: Mirror,
+    requests: Vec<Request>,
+    /// Message deletes, issued last as merged key ranges (no write of the same transaction
+    /// can bring back a deleted key: a broker never reuses a `(queue, seq)`).
+    deleted: BTreeMap<Name, Vec<(u64, bool)>>,
+}
+
 #[wasm_bindgen]
 extern "C" {
     /// `IDBDatabase` with the `transaction(stores, mode, {durability})` overload (web-sys only
@@ -147,10 +182,9 @@ extern "C" {
 pub struct IdbStore {
     db: IdbDatabase,
     options: IdbOptions,
-    /// The stored bindings, in ordinal order: deleting an exchange or a queue deletes the
-    /// bindings that name it, which IndexedDB cannot find by a key range. Read before the
-    /// first commit if no load came first.
-    bindings: Option<Vec<(u64, BindingDef)>>,
+    /// What is stored, as far as writing needs it. Read before the first commit if no load
+    /// came first, and again after a failed one.
+    mirror: Option<Mirror>,
     /// Writes are refused unless `meta.owner` still holds this token (fencing: a playground
     /// that lost ownership and has not heard yet cannot write over the new owner).
     token: Option<String>,
@@ -227,6 +261,12 @@ fn json<T: Serialize>(value: &T) -> JsValue {
     JsValue::from_str(&serde_json::to_string(value).unwrap_or_default())
 }
 
+/// `[queue, seq]` back from a key.
+fn message_key_parts(key: &JsValue) -> Option<(String, u64)> {
+    let key = Array::from(key);
+    Some((key.get(0).as_string()?, key.get(1).as_f64()? as u64))
+}
+
 fn message_key(queue: &str, seq: u64) -> JsValue {
     Array::of2(&JsValue::from_str(queue), &JsValue::from_f64(seq as f64)).into()
 }
@@ -268,7 +308,7 @@ fn upgrade(db: &IdbDatabase, tx: &IdbTransaction, version: u32) -> Result<(), Js
                 .put_with_key(&JsValue::from(1), &JsValue::from_str("schema"))?;
         }
         // A later schema adds an arm here (and bumps SCHEMA_VERSION), migrating in `tx`.
-        _ => {}
+        other => return Err(JsValue::from_str(&format!("no upgrade to schema v{other}"))),
     }
     Ok(())
 }
@@ -285,12 +325,18 @@ fn open_error(name: &str, message: &str) -> LoadError {
 
 /// The page's IndexedDB, or why there is none.
 pub fn factory() -> Result<IdbFactory, LoadError> {
-    let global = js_sys::global();
-    let idb = Reflect::get(&global, &JsValue::from_str("indexedDB")).map_err(|e| {
+    factory_in(&js_sys::global())
+}
+
+/// The IndexedDB of a global object (a window, a worker, a frame).
+pub fn factory_in(global: &JsValue) -> Result<IdbFactory, LoadError> {
+    let idb = Reflect::get(global, &JsValue::from_str("indexedDB")).map_err(|e| {
         LoadError::Unavailable(format!("IndexedDB is not reachable ({})", dom_message(&e)))
     })?;
     idb.dyn_into::<IdbFactory>().map_err(|_| {
-        LoadError::Unavailable("this browser offers no IndexedDB (private mode or disabled)".into())
+        LoadError::Unavailable(
+            "this browser offers no IndexedDB here (private mode or disabled)".into(),
+        )
     })
 }
 
@@ -312,7 +358,8 @@ impl IdbStore {
             Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |e: IdbVersionChangeEvent| {
                 let old = e.old_version() as u32;
                 let result = (|| -> Result<(), JsValue> {
-                    let db: IdbDatabase = request.result()?.dyn_into()?;
+                    // Not `dyn_into`: a frame's database is another realm's IDBDatabase.
+                    let db: IdbDatabase = request.result()?.unchecked_into();
                     let tx = request
                         .transaction()
                         .ok_or_else(|| JsValue::from_str("no upgrade transaction"))?;
@@ -340,26 +387,47 @@ impl IdbStore {
             });
             request.set_onblocked(Some(on_blocked.unchecked_ref()));
         });
-        let outcome = JsFuture::from(opened).await;
+        let timeout_ms = options.open_timeout_ms.unwrap_or(OPEN_TIMEOUT_MS);
+        let timeout = Promise::new(&mut |_, reject| {
+            let late = Closure::once_into_js(move || {
+                let _ = reject.call1(&JsValue::NULL, &JsValue::from_str("timeout"));
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                    late.unchecked_ref(),
+                    timeout_ms as i32,
+                );
+            }
+        });
+        let outcome = JsFuture::from(Promise::race(&Array::of2(&opened, &timeout))).await;
+        let gave_up = match &outcome {
+            Err(reason) if reason.as_string().as_deref() == Some("blocked") => Some(
+                "another tab holds the stored broker open with an older version; close it and \
+                 reload"
+                    .to_owned(),
+            ),
+            Err(reason) if reason.as_string().as_deref() == Some("timeout") => Some(format!(
+                "IndexedDB did not open the stored broker within {timeout_ms} ms (another tab \
+                 may be upgrading or deleting it)"
+            )),
+            _ => None,
+        };
+        if let Some(reason) = gave_up {
+            // The open may still complete later: upgrade as usual, then close it, unused.
+            on_upgrade.forget();
+            let late = request.clone();
+            let close = Closure::once_into_js(move || {
+                if let Ok(db) = late.result() {
+                    db.unchecked_into::<IdbDatabase>().close();
+                }
+            });
+            request.set_onsuccess(Some(close.unchecked_ref()));
+            return Err(LoadError::Unavailable(reason));
+        }
         request.set_onupgradeneeded(None);
         drop(on_upgrade);
         match outcome {
             Ok(_) => {}
-            Err(reason) if reason.as_string().as_deref() == Some("blocked") => {
-                // If the other page lets go later, the open completes: close it, unused.
-                let late = request.clone();
-                let close = Closure::once_into_js(move || {
-                    if let Ok(db) = late.result().and_then(|r| r.dyn_into::<IdbDatabase>()) {
-                        db.close();
-                    }
-                });
-                request.set_onsuccess(Some(close.unchecked_ref()));
-                return Err(LoadError::Unavailable(
-                    "another tab holds the stored broker open with an older version; close it \
-                     and reload"
-                        .into(),
-                ));
-            }
             Err(_) => {
                 if let Some(e) = upgrade_error.borrow().clone() {
                     return Err(LoadError::Corrupt(format!(
@@ -374,8 +442,8 @@ impl IdbStore {
         }
         let db: IdbDatabase = request
             .result()
-            .and_then(|r| r.dyn_into().map_err(JsValue::from))
-            .map_err(|e| LoadError::Unavailable(dom_message(&e)))?;
+            .map_err(|e| LoadError::Unavailable(dom_message(&e)))?
+            .unchecked_into();
         let names: Vec<String> = Reflect::get(&db, &JsValue::from_str("objectStoreNames"))
             .map(|list| {
                 Array::from(&list)
@@ -403,7 +471,7 @@ impl IdbStore {
         Ok(IdbStore {
             db,
             options,
-            bindings: None,
+            mirror: None,
             token: None,
             closed,
             _on_version_change: on_version_change,
@@ -412,12 +480,12 @@ impl IdbStore {
         })
     }
 
-    pub fn options_mut(&mut self) -> &mut IdbOptions {
-        &mut self.options
-    }
-
-    pub fn database(&self) -> &IdbDatabase {
-        &self.db
+    /// Test hook: interrupts the `fault.commit`-th commit from now.
+    pub fn inject(&mut self, fault: Fault) {
+        self.options.fault = Some(Fault {
+            commit: self.commits + fault.commit,
+            ..fault
+        });
     }
 
     /// Whether the connection was closed for another page's newer schema.
@@ -497,18 +565,17 @@ impl IdbStore {
         let keys = request_result(&delivered)
             .await
             .map_err(LoadError::Unavailable)?;
+        let mut marked = BTreeSet::new();
         for key in Array::from(&keys).iter() {
-            let key = Array::from(&key);
-            let (queue, seq) = (key.get(0).as_string(), key.get(1).as_f64());
-            let (Some(queue), Some(seq)) = (queue, seq) else {
-                return Err(corrupt(DELIVERED, format!("bad key {key:?}")));
-            };
+            let (queue, seq) = message_key_parts(&key)
+                .ok_or_else(|| corrupt(DELIVERED, format!("bad key {key:?}")))?;
             if let Some(m) = image
                 .messages
                 .get_mut(queue.as_str())
-                .and_then(|q| q.get_mut(&(seq as u64)))
+                .and_then(|q| q.get_mut(&seq))
             {
                 m.delivered = true;
+                marked.insert((Name::from(queue), seq));
             }
         }
         let schema = value_of(&schema).await?.as_f64();
@@ -522,30 +589,69 @@ impl IdbStore {
             position: value_of(&position).await?.as_f64().map(|p| p as usize),
             owner: value_of(&owner).await?.as_string(),
         };
-        self.bindings = Some(records.into_iter().map(|r| (r.ord, r.binding)).collect());
+        self.mirror = Some(Mirror {
+            bindings: records.into_iter().map(|r| (r.ord, r.binding)).collect(),
+            messages: image
+                .messages
+                .iter()
+                .map(|(q, ms)| {
+                    let keys = ms
+                        .keys()
+                        .map(|&seq| (seq, marked.contains(&(q.clone(), seq))));
+                    (q.clone(), keys.collect())
+                })
+                .collect(),
+        });
         Ok((image, meta))
     }
 
-    async fn load_bindings(&mut self) -> Result<Vec<(u64, BindingDef)>, CommitError> {
+    /// Reads what writing needs to know (bindings, message keys) without the message bodies.
+    async fn load_mirror(&mut self) -> Result<Mirror, CommitError> {
         let unavailable = |e: JsValue| CommitError::Unavailable(dom_message(&e));
-        let request = self
+        let tx = self
             .db
-            .transaction_with_str(BINDINGS)
-            .and_then(|tx| tx.object_store(BINDINGS))
-            .and_then(|s| s.get_all())
+            .transaction_with_str_sequence(
+                &[BINDINGS, MESSAGES, DELIVERED]
+                    .iter()
+                    .map(|s| JsValue::from_str(s))
+                    .collect::<Array>(),
+            )
             .map_err(unavailable)?;
-        let mut records = Vec::new();
-        for text in strings(&request)
-            .await
-            .map_err(|e| CommitError::Unavailable(format!("{e:?}")))?
-        {
-            let r: BindingRecord = serde_json::from_str(&text)
-                .map_err(|e| CommitError::Aborted(format!("a stored binding is damaged: {e}")))?;
-            records.push((r.ord, r.binding));
+        let store = |name: &str| tx.object_store(name).map_err(unavailable);
+        let bindings = store(BINDINGS)?.get_all().map_err(unavailable)?;
+        let messages = store(MESSAGES)?.get_all_keys().map_err(unavailable)?;
+        let delivered = store(DELIVERED)?.get_all_keys().map_err(unavailable)?;
+        let failed = |e: LoadError| CommitError::Unavailable(format!("{e:?}"));
+        let damaged =
+            |what: String| CommitError::Aborted(format!("a stored record is damaged: {what}"));
+        let mut mirror = Mirror::default();
+        for text in strings(&bindings).await.map_err(failed)? {
+            let r: BindingRecord =
+                serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+            mirror.bindings.push((r.ord, r.binding));
         }
-        records.sort_by_key(|(ord, _)| *ord);
-        self.bindings = Some(records.clone());
-        Ok(records)
+        mirror.bindings.sort_by_key(|(ord, _)| *ord);
+        for key in Array::from(&value_of(&messages).await.map_err(failed)?).iter() {
+            let (queue, seq) =
+                message_key_parts(&key).ok_or_else(|| damaged(format!("{key:?}")))?;
+            mirror
+                .messages
+                .entry(Name::from(queue))
+                .or_default()
+                .insert(seq, false);
+        }
+        for key in Array::from(&value_of(&delivered).await.map_err(failed)?).iter() {
+            let (queue, seq) =
+                message_key_parts(&key).ok_or_else(|| damaged(format!("{key:?}")))?;
+            if let Some(m) = mirror
+                .messages
+                .get_mut(queue.as_str())
+                .and_then(|q| q.get_mut(&seq))
+            {
+                *m = true;
+            }
+        }
+        Ok(mirror)
     }
 
     /// Makes this playground the only writer: `meta.owner` becomes `token`, and every later
@@ -568,21 +674,28 @@ impl IdbStore {
         commits: &[&Commit],
         meta: &MetaUpdate,
     ) -> Result<(), CommitError> {
-        let mut bindings = match &self.bindings {
-            Some(b) => b.clone(),
-            None => self.load_bindings().await?,
-        };
-        let mut requests = Vec::new();
-        for commit in commits {
-            for write in &commit.writes {
-                prepare(write, &mut bindings, &mut requests)?;
-            }
-        }
-        meta_requests(meta, &mut requests);
-        if requests.is_empty() {
+        if commits.iter().all(|c| c.writes.is_empty()) && *meta == MetaUpdate::default() {
             return Ok(());
         }
-        self.run(requests, Some(bindings)).await
+        // Out while the transaction runs: if it fails, what is stored is read again.
+        let mirror = match self.mirror.take() {
+            Some(m) => m,
+            None => self.load_mirror().await?,
+        };
+        let mut batch = Batch::new(mirror, Vec::new());
+        for commit in commits {
+            for write in &commit.writes {
+                batch.add(write)?;
+            }
+        }
+        let (mut requests, mirror) = batch.finish()?;
+        meta_requests(meta, &mut requests);
+        if requests.is_empty() {
+            // Writes that change nothing stored (marks for messages that are not there).
+            self.mirror = Some(mirror);
+            return Ok(());
+        }
+        self.run(requests, Some(mirror)).await
     }
 
     /// Replaces the whole stored image (and the meta records) in one transaction.
@@ -591,8 +704,8 @@ impl IdbStore {
         image: &DurableImage,
         meta: &MetaUpdate,
     ) -> Result<(), CommitError> {
-        let mut requests: Vec<Request> = IMAGE_STORES.iter().map(|s| Request::Clear(s)).collect();
-        let mut bindings = Vec::new();
+        let requests = IMAGE_STORES.iter().map(|s| Request::Clear(s)).collect();
+        let mut batch = Batch::new(Mirror::default(), requests);
         let writes = image
             .exchanges
             .values()
@@ -607,10 +720,11 @@ impl IdbStore {
                 })
             }));
         for write in writes {
-            prepare(&write, &mut bindings, &mut requests)?;
+            batch.add(&write)?;
         }
+        let (mut requests, mirror) = batch.finish()?;
         meta_requests(meta, &mut requests);
-        self.run(requests, Some(bindings)).await
+        self.run(requests, Some(mirror)).await
     }
 
     /// Deletes the stored image, the scenario and the position ("reset stored broker").
@@ -619,15 +733,15 @@ impl IdbStore {
         for key in ["scenario", "position"] {
             requests.push(Request::Delete(META, JsValue::from_str(key)));
         }
-        self.run(requests, Some(Vec::new())).await
+        self.run(requests, Some(Mirror::default())).await
     }
 
     /// One readwrite transaction: checks the owner token, issues the requests, and resolves
-    /// on `complete`. `bindings` is the binding list once it is stored.
+    /// on `complete`. `mirror` is what is stored once it is.
     async fn run(
         &mut self,
         requests: Vec<Request>,
-        bindings: Option<Vec<(u64, BindingDef)>>,
+        mirror: Option<Mirror>,
     ) -> Result<(), CommitError> {
         if self.closed.get() {
             return Err(CommitError::Unavailable(closed_message()));
@@ -684,8 +798,8 @@ impl IdbStore {
         tx.set_onabort(None);
         if outcome.is_ok() {
             self.transactions += 1;
-            if let Some(b) = bindings {
-                self.bindings = Some(b);
+            if let Some(m) = mirror {
+                self.mirror = Some(m);
             }
             return Ok(());
         }
@@ -761,90 +875,160 @@ fn meta_requests(meta: &MetaUpdate, requests: &mut Vec<Request>) {
     }
 }
 
-/// The requests for one write; `bindings` follows along (the stored list after it).
-fn prepare(
-    write: &Write,
-    bindings: &mut Vec<(u64, BindingDef)>,
-    out: &mut Vec<Request>,
-) -> Result<(), CommitError> {
-    let bad_range = |e: JsValue| CommitError::Aborted(dom_message(&e));
-    match write {
-        Write::PutExchange(x) => {
-            out.push(Request::Put(EXCHANGES, json(x), JsValue::from_str(&x.name)))
-        }
-        Write::DeleteExchange(name) => {
-            out.push(Request::Delete(EXCHANGES, JsValue::from_str(name)));
-            bindings.retain(|(_, b)| {
-                let gone = b.source == *name
-                    || (b.destination_kind == DestinationKind::Exchange && b.destination == *name);
-                if gone {
-                    out.push(Request::Delete(BINDINGS, binding_key(b)));
-                }
-                !gone
-            });
-        }
-        Write::PutQueue(q) => out.push(Request::Put(QUEUES, json(q), JsValue::from_str(&q.name))),
-        Write::DeleteQueue(name) => {
-            out.push(Request::Delete(QUEUES, JsValue::from_str(name)));
-            out.push(Request::Delete(
-                MESSAGES,
-                queue_range(name).map_err(bad_range)?,
-            ));
-            out.push(Request::Delete(
-                DELIVERED,
-                queue_range(name).map_err(bad_range)?,
-            ));
-            bindings.retain(|(_, b)| {
-                let gone = b.destination_kind == DestinationKind::Queue && b.destination == *name;
-                if gone {
-                    out.push(Request::Delete(BINDINGS, binding_key(b)));
-                }
-                !gone
-            });
-        }
-        Write::PutBinding(b) => {
-            // Already stored: keep its place in the order.
-            if !bindings.iter().any(|(_, x)| x == b) {
-                let ord = bindings.last().map_or(0, |(o, _)| o + 1);
-                out.push(Request::Put(
-                    BINDINGS,
-                    json(&BindingRecord {
-                        ord,
-                        binding: b.clone(),
-                    }),
-                    binding_key(b),
-                ));
-                bindings.push((ord, b.clone()));
-            }
-        }
-        Write::DeleteBinding(b) => {
-            bindings.retain(|(_, x)| x != b);
-            out.push(Request::Delete(BINDINGS, binding_key(b)));
-        }
-        Write::PutMessage {
-            queue,
-            seq,
-            message,
-        } => out.push(Request::Put(
-            MESSAGES,
-            json(&MessageRecord {
-                queue: queue.clone(),
-                seq: *seq,
-                message: message.clone(),
-            }),
-            message_key(queue, *seq),
-        )),
-        Write::MarkDelivered { queue, seq } => out.push(Request::Put(
-            DELIVERED,
-            JsValue::TRUE,
-            message_key(queue, *seq),
-        )),
-        Write::DeleteMessage { queue, seq } => {
-            out.push(Request::Delete(MESSAGES, message_key(queue, *seq)));
-            out.push(Request::Delete(DELIVERED, message_key(queue, *seq)));
+impl Batch {
+    fn new(mirror: Mirror, requests: Vec<Request>) -> Batch {
+        Batch {
+            mirror,
+            requests,
+            deleted: BTreeMap::new(),
         }
     }
-    Ok(())
+
+    /// Adds the requests for one write.
+    fn add(&mut self, write: &Write) -> Result<(), CommitError> {
+        let bad_range = |e: JsValue| CommitError::Aborted(dom_message(&e));
+        let (out, mirror) = (&mut self.requests, &mut self.mirror);
+        match write {
+            Write::PutExchange(x) => {
+                out.push(Request::Put(EXCHANGES, json(x), JsValue::from_str(&x.name)))
+            }
+            Write::DeleteExchange(name) => {
+                out.push(Request::Delete(EXCHANGES, JsValue::from_str(name)));
+                mirror.bindings.retain(|(_, b)| {
+                    let gone = b.source == *name
+                        || (b.destination_kind == DestinationKind::Exchange
+                            && b.destination == *name);
+                    if gone {
+                        out.push(Request::Delete(BINDINGS, binding_key(b)));
+                    }
+                    !gone
+                });
+            }
+            Write::PutQueue(q) => {
+                out.push(Request::Put(QUEUES, json(q), JsValue::from_str(&q.name)))
+            }
+            Write::DeleteQueue(name) => {
+                out.push(Request::Delete(QUEUES, JsValue::from_str(name)));
+                out.push(Request::Delete(
+                    MESSAGES,
+                    queue_range(name).map_err(bad_range)?,
+                ));
+                out.push(Request::Delete(
+                    DELIVERED,
+                    queue_range(name).map_err(bad_range)?,
+                ));
+                mirror.messages.remove(name);
+                // Gone with the queue already.
+                self.deleted.remove(name);
+                mirror.bindings.retain(|(_, b)| {
+                    let gone =
+                        b.destination_kind == DestinationKind::Queue && b.destination == *name;
+                    if gone {
+                        out.push(Request::Delete(BINDINGS, binding_key(b)));
+                    }
+                    !gone
+                });
+            }
+            Write::PutBinding(b) => {
+                // Already stored: keep its place in the order.
+                if !mirror.bindings.iter().any(|(_, x)| x == b) {
+                    let ord = mirror.bindings.last().map_or(0, |(o, _)| o + 1);
+                    out.push(Request::Put(
+                        BINDINGS,
+                        json(&BindingRecord {
+                            ord,
+                            binding: b.clone(),
+                        }),
+                        binding_key(b),
+                    ));
+                    mirror.bindings.push((ord, b.clone()));
+                }
+            }
+            Write::DeleteBinding(b) => {
+                mirror.bindings.retain(|(_, x)| x != b);
+                out.push(Request::Delete(BINDINGS, binding_key(b)));
+            }
+            Write::PutMessage {
+                queue,
+                seq,
+                message,
+            } => {
+                out.push(Request::Put(
+                    MESSAGES,
+                    json(&MessageRecord {
+                        queue: queue.clone(),
+                        seq: *seq,
+                        message: message.clone(),
+                    }),
+                    message_key(queue, *seq),
+                ));
+                mirror
+                    .messages
+                    .entry(queue.clone())
+                    .or_default()
+                    .insert(*seq, false);
+            }
+            Write::MarkDelivered { queue, seq } => {
+                if let Some(marked) = mirror.messages.get_mut(queue).and_then(|q| q.get_mut(seq)) {
+                    out.push(Request::Put(
+                        DELIVERED,
+                        JsValue::TRUE,
+                        message_key(queue, *seq),
+                    ));
+                    *marked = true;
+                }
+            }
+            Write::DeleteMessage { queue, seq } => {
+                let Some(q) = mirror.messages.get_mut(queue) else {
+                    return Ok(());
+                };
+                if let Some(marked) = q.remove(seq) {
+                    if q.is_empty() {
+                        mirror.messages.remove(queue);
+                    }
+                    self.deleted
+                        .entry(queue.clone())
+                        .or_default()
+                        .push((*seq, marked));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The requests, with the message deletes merged into runs no stored message lies in.
+    fn finish(mut self) -> Result<(Vec<Request>, Mirror), CommitError> {
+        let bad_range = |e: JsValue| CommitError::Aborted(dom_message(&e));
+        for (queue, mut seqs) in std::mem::take(&mut self.deleted) {
+            seqs.sort_unstable();
+            let kept = self.mirror.messages.get(&queue);
+            let mut i = 0;
+            while i < seqs.len() {
+                let (first, mut marked) = seqs[i];
+                let mut last = first;
+                while i + 1 < seqs.len()
+                    && kept.is_none_or(|k| k.range(last..seqs[i + 1].0).next().is_none())
+                {
+                    i += 1;
+                    last = seqs[i].0;
+                    marked |= seqs[i].1;
+                }
+                i += 1;
+                let key = if first == last {
+                    message_key(&queue, first)
+                } else {
+                    IdbKeyRange::bound(&message_key(&queue, first), &message_key(&queue, last))
+                        .map_err(bad_range)?
+                        .into()
+                };
+                self.requests.push(Request::Delete(MESSAGES, key.clone()));
+                if marked {
+                    self.requests.push(Request::Delete(DELIVERED, key));
+                }
+            }
+        }
+        Ok((self.requests, self.mirror))
+    }
 }
 
 impl Store for IdbStore {

@@ -165,12 +165,28 @@ pub struct Snapshot {
     pub error: Option<String>,
 }
 
+impl Snapshot {
+    /// Equal; states are compared field by field only when they are not the same `Rc`.
+    fn same_as(&self, other: &Snapshot) -> bool {
+        self.position == other.position
+            && self.len == other.len
+            && self.playing == other.playing
+            && self.error == other.error
+            && match (&self.state, &other.state) {
+                (Some(a), Some(b)) => Rc::ptr_eq(a, b) || a == b,
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
+}
+
 /// The link between a handle (outside Yew) and the app (inside): the app attaches its command
 /// callback when it mounts and publishes a [`Snapshot`] whenever what it shows changes.
 #[derive(Debug, Default)]
 pub struct Control {
     dispatch: RefCell<Option<Callback<Command>>>,
     snapshot: RefCell<Snapshot>,
+    /// Told when a published snapshot differs from the last one (the embed's change event).
+    watcher: RefCell<Option<Callback<()>>>,
 }
 
 impl Control {
@@ -198,7 +214,18 @@ impl Control {
     }
 
     pub fn publish(&self, snapshot: Snapshot) {
+        let changed = !self.snapshot.borrow().same_as(&snapshot);
         *self.snapshot.borrow_mut() = snapshot;
+        // Cloned out first: the watcher may read the snapshot.
+        let watcher = self.watcher.borrow().clone();
+        if let (true, Some(watcher)) = (changed, watcher) {
+            watcher.emit(());
+        }
+    }
+
+    /// Calls `on_change` after each published snapshot that differs from the one before.
+    pub fn watch(&self, on_change: Callback<()>) {
+        *self.watcher.borrow_mut() = Some(on_change);
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -39,7 +39,8 @@ fn deferred() -> (Promise, Function) {
     (promise, resolver.expect("the executor runs at once"))
 }
 
-async fn sleep(ms: i32) {
+/// Resolves after `ms` milliseconds (at once where there is no window).
+pub(crate) async fn sleep(ms: i32) {
     let (promise, resolve) = deferred();
     match web_sys::window() {
         Some(w) => {
@@ -56,6 +57,15 @@ fn lock_manager() -> Option<LockManager> {
     let navigator = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).ok()?;
     let locks = Reflect::get(&navigator, &JsValue::from_str("locks")).ok()?;
     (!locks.is_undefined() && !locks.is_null()).then(|| locks.unchecked_into())
+}
+
+/// How instances decide who owns a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arbiter {
+    /// `navigator.locks`, with the channel to tell a previous owner it lost.
+    WebLocks,
+    /// The BroadcastChannel alone (browsers without Web Locks).
+    Channel,
 }
 
 struct Shared {
@@ -103,8 +113,22 @@ impl std::fmt::Debug for Ownership {
 
 impl Ownership {
     /// Joins the instances of `name`: the owner if no other instance is. `on_lost` runs when
-    /// another instance takes over.
+    /// another instance takes over. Web Locks decide where the browser has them.
     pub async fn acquire(name: &str, on_lost: impl Fn() + 'static) -> Ownership {
+        let arbiter = match lock_manager() {
+            Some(_) => Arbiter::WebLocks,
+            None => Arbiter::Channel,
+        };
+        Self::acquire_with(name, arbiter, on_lost).await
+    }
+
+    /// [`Ownership::acquire`] with a chosen way of deciding (instances of one name must all
+    /// use the same).
+    pub async fn acquire_with(
+        name: &str,
+        arbiter: Arbiter,
+        on_lost: impl Fn() + 'static,
+    ) -> Ownership {
         let token = format!(
             "{:x}{:x}",
             (js_sys::Math::random() * 2f64.powi(52)) as u64,
@@ -138,7 +162,10 @@ impl Ownership {
         let ownership = Ownership {
             name: name.to_owned(),
             shared,
-            locks: lock_manager(),
+            locks: match arbiter {
+                Arbiter::WebLocks => lock_manager(),
+                Arbiter::Channel => None,
+            },
             _on_message: on_message,
         };
         let owner = match &ownership.locks {

@@ -203,7 +203,7 @@ fn test_files(prefix: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, 
     Ok(names)
 }
 
-/// `cargo test` of wasm test files in headless Chromium; `bench`: optimized, with the
+/// `cargo test` of wasm test files in headless Chromium; `bench`: optimized as shipped, with the
 /// `#[ignore]`d benchmarks included and their output shown.
 fn wasm_test_command(tests: &[String], bench: bool) -> Result<Command, String> {
     let chromedriver = env::var_os("CHROMEDRIVER")
@@ -212,7 +212,8 @@ fn wasm_test_command(tests: &[String], bench: bool) -> Result<Command, String> {
         .ok_or("chromedriver is not installed (apt-get install chromium-driver)")?;
     let mut cmd = cargo(&["test", "--target", WASM_TARGET]);
     if bench {
-        cmd.arg("--release");
+        // What the site ships (index.html's data-cargo-profile).
+        cmd.args(["--profile", "wasm-release"]);
     }
     for test in tests {
         cmd.args(["--test", test]);
@@ -269,13 +270,11 @@ fn release_build() -> Result<(), String> {
     report_sizes(&repo_root().join("dist"))
 }
 
-/// Prints each wasm and JS file in `dir` with its gzipped size, and the total.
+/// Prints each wasm and JS file under `dir` with its gzipped size, and the total.
 fn report_sizes(dir: &Path) -> Result<(), String> {
-    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js"))
-        .collect();
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)?;
+    files.retain(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js"));
     files.sort();
     let (mut raw, mut zipped) = (0, 0);
     for file in &files {
@@ -291,6 +290,22 @@ fn report_sizes(dir: &Path) -> Result<(), String> {
         zipped += gz;
     }
     eprintln!("xtask: {raw:>9} bytes, {zipped:>9} gzipped  total (wasm + js)");
+    Ok(())
+}
+
+/// Every file under `dir`, at any depth.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
     Ok(())
 }
 

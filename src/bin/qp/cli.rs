@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use queue_playground::{compare, export};
 use queue_playground::rabbitmq::{self, Isolation, Options};
 use queue_playground::scenario::{self, Scenario};
+use queue_playground::{compare, export};
 use queue_playground::{engine, trace};
 
 const USAGE: &str = "\
@@ -216,8 +216,12 @@ fn real_main(args: &[String]) -> Result<u8, Fail> {
             Ok(0)
         }
         "import-definitions" => {
-            let file = one_file(&cli)?;
-            let (label, text) = read_input(&file)?;
+            let [file] = cli.positional.as_slice() else {
+                return Err(usage(
+                    "`qp import-definitions` takes one definitions file (or - for stdin)",
+                ));
+            };
+            let (label, text) = read_input(file)?;
             let imported = match cli.vhost.as_deref() {
                 Some(v) => export::from_definitions_in(&text, v),
                 None => export::from_definitions(&text),
