@@ -135,7 +135,7 @@ fn properties(p: &Properties) -> Option<String> {
     (!a.0.is_empty()).then(|| format!("pika.BasicProperties({})", a.join()))
 }
 
-/// The body of one step's `with` block (indented), or `None` when the block header differs.
+/// The body of one step's `with` block (indented).
 fn step_code(step: &Step) -> String {
     let ch = py_str(&step.channel);
     let on = format!("channel({ch})");
