@@ -164,16 +164,20 @@ impl Driver<MemoryStore> {
     }
 }
 
-/// Runs a whole scenario against a fresh broker and an in-memory store.
-pub fn run(scenario: &Scenario) -> Vec<TraceEvent> {
-    let mut driver = Driver::new(
+/// A fresh driver for a run that returns only the trace (no effects are built).
+fn trace_driver<S: Store>(scenario: &Scenario, store: S) -> Driver<S> {
+    Driver::new(
         Config {
             seed: scenario.seed,
-            // Only the trace is returned.
             effects: false,
         },
-        MemoryStore::default(),
-    );
+        store,
+    )
+}
+
+/// Runs a whole scenario against a fresh broker and an in-memory store.
+pub fn run(scenario: &Scenario) -> Vec<TraceEvent> {
+    let mut driver = trace_driver(scenario, MemoryStore::default());
     (0..scenario.steps.len())
         .flat_map(|i| driver.step_now(i, &scenario.steps[i]).events)
         .collect()
@@ -184,14 +188,7 @@ pub async fn run_with_store<S: Store>(
     scenario: &Scenario,
     store: &mut S,
 ) -> Result<Vec<TraceEvent>, RunError> {
-    let mut driver = Driver::new(
-        Config {
-            seed: scenario.seed,
-            // Only the trace is returned.
-            effects: false,
-        },
-        store,
-    );
+    let mut driver = trace_driver(scenario, store);
     let mut events = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
         events.append(&mut driver.step(index, step).await?.events);
@@ -207,13 +204,7 @@ pub async fn run_grouped_with_store<S: Store>(
     store: &mut S,
     group_steps: usize,
 ) -> Result<Vec<TraceEvent>, RunError> {
-    let mut driver = Driver::new(
-        Config {
-            seed: scenario.seed,
-            effects: false,
-        },
-        store,
-    );
+    let mut driver = trace_driver(scenario, store);
     let group_steps = group_steps.max(1);
     let mut events = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
