@@ -1,9 +1,9 @@
 // The engine from JavaScript (`Broker`, src/js_api.rs) as Node loads it, against the native
 // command line: the same scenario must give the same trace.
 //
-//   cargo build --lib --release --target wasm32-unknown-unknown
+//   cargo build --lib --profile wasm-release --target wasm32-unknown-unknown
 //   wasm-bindgen --target nodejs --out-dir target/node-pkg \
-//     target/wasm32-unknown-unknown/release/queue_playground.wasm
+//     target/wasm32-unknown-unknown/wasm-release/queue_playground.wasm
 //   cargo build --release --bin qp
 //   node --test tests/node/
 //

@@ -30,6 +30,8 @@ commands:
   help                this text";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The Cargo profile the site ships with (index.html's `data-cargo-profile`).
+const WASM_PROFILE: &str = "wasm-release";
 /// trunk 0.22 needs a newer rustc than we require.
 const TRUNK_VERSION: &str = "~0.21";
 const TRUNK_VERSION_PREFIX: &str = "trunk 0.21.";
@@ -212,8 +214,7 @@ fn wasm_test_command(tests: &[String], bench: bool) -> Result<Command, String> {
         .ok_or("chromedriver is not installed (apt-get install chromium-driver)")?;
     let mut cmd = cargo(&["test", "--target", WASM_TARGET]);
     if bench {
-        // What the site ships (index.html's data-cargo-profile).
-        cmd.args(["--profile", "wasm-release"]);
+        cmd.args(["--profile", WASM_PROFILE]);
     }
     for test in tests {
         cmd.args(["--test", test]);
@@ -230,17 +231,20 @@ fn wasm_test_command(tests: &[String], bench: bool) -> Result<Command, String> {
 
 /// The library as Node loads it (`wasm-bindgen --target nodejs`), then `node --test tests/node`.
 fn node_tests() -> Result<(), String> {
+    // The browser build's profile: what Node tests is what ships, and the release build that
+    // follows reuses every dependency compiled here.
     status(&mut cargo(&[
         "build",
         "--lib",
-        "--release",
+        "--profile",
+        WASM_PROFILE,
         "--target",
         WASM_TARGET,
     ]))?;
     let wasm = repo_root()
         .join("target")
         .join(WASM_TARGET)
-        .join("release")
+        .join(WASM_PROFILE)
         .join("queue_playground.wasm");
     let out = repo_root().join("target").join("node-pkg");
     status(
